@@ -1,0 +1,106 @@
+/**
+ * One call on its way through the pool. Until it settles it is in exactly
+ * one place, recorded in `where`: the pool's wait queue, one socket's queue,
+ * or one socket's in-flight map.
+ *
+ * @module
+ */
+
+import type { RequestId } from "./codec.ts";
+import type { ConnectionInfo } from "./strategies.ts";
+
+/** Where a call is; see the module doc. */
+export const NOWHERE = 0;
+export const POOL_QUEUE = 1;
+export const CONN_QUEUE = 2;
+export const IN_FLIGHT = 3;
+export const SETTLED = 4;
+export type Where = typeof NOWHERE | typeof POOL_QUEUE | typeof CONN_QUEUE | typeof IN_FLIGHT | typeof SETTLED;
+
+/** One request of a `pool.batch`. */
+export interface BatchRequest {
+  method: string;
+  params?: unknown;
+}
+
+/** A `withConnection` session: calls pinned to one socket, one socket life. */
+export interface Pin {
+  /** The socket's connection generation when the session began. */
+  readonly generation: number;
+  ended: boolean;
+}
+
+export class PendingCall {
+  /** Pool-local call number, used in messages. */
+  readonly seq: number;
+  readonly method: string;
+  readonly params: unknown;
+  /** A `batch`: its requests, all in one frame. */
+  readonly batch: readonly BatchRequest[] | undefined;
+  /** `notify`: written, never answered. */
+  readonly expectsReply: boolean;
+  readonly idempotent: boolean;
+  readonly filter: ((connection: ConnectionInfo) => boolean) | undefined;
+  readonly key: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly timeoutMs: number;
+  readonly startedAt: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
+  /** The socket a `withConnection` session pinned it to. */
+  readonly pin: Pin | undefined;
+
+  where: Where = NOWHERE;
+  /** The socket whose queue or in-flight map holds it. */
+  conn: ConnectionLike | undefined = undefined;
+  /** Wire id(s) of the current send; a resend gets new ones. */
+  id: RequestId | undefined = undefined;
+  ids: RequestId[] | undefined = undefined;
+  /** Batch replies collected so far. */
+  results: unknown[] | undefined = undefined;
+  remaining = 0;
+  /** Written to a socket at least once: the server may have run it. */
+  written = false;
+  sentAt = 0;
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    seq: number,
+    method: string,
+    params: unknown,
+    init: {
+      batch?: readonly BatchRequest[];
+      expectsReply: boolean;
+      idempotent: boolean;
+      filter?: (connection: ConnectionInfo) => boolean;
+      key?: string;
+      signal?: AbortSignal;
+      timeoutMs: number;
+      startedAt: number;
+      pin?: Pin;
+      resolve: (value: unknown) => void;
+      reject: (reason: unknown) => void;
+    },
+  ) {
+    this.seq = seq;
+    this.method = method;
+    this.params = params;
+    this.batch = init.batch;
+    this.expectsReply = init.expectsReply;
+    this.idempotent = init.idempotent;
+    this.filter = init.filter;
+    this.key = init.key;
+    this.signal = init.signal;
+    this.timeoutMs = init.timeoutMs;
+    this.startedAt = init.startedAt;
+    this.pin = init.pin;
+    this.resolve = init.resolve;
+    this.reject = init.reject;
+  }
+}
+
+/** The part of a connection a call needs to name (avoids an import cycle). */
+export interface ConnectionLike {
+  readonly id: number;
+}

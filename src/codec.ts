@@ -1,0 +1,129 @@
+/**
+ * The wire protocol, kept apart from the pool so that a user can speak any
+ * request/response protocol (text or binary) without touching routing,
+ * queues or reconnects. JSON-RPC 2.0 is the default.
+ *
+ * @module
+ */
+
+/** A request id as it travels on the wire. Never falsy. */
+export type RequestId = string | number;
+
+/** Frame data as a WebSocket delivers or accepts it. */
+export type FrameData = string | ArrayBuffer | Uint8Array;
+
+/** One request inside an outgoing frame. */
+export interface OutgoingRequest {
+  id: RequestId;
+  method: string;
+  params: unknown;
+}
+
+/** What a decoded inbound frame holds: one of these per message. */
+export type Incoming =
+  | { kind: "result"; id: RequestId; result: unknown }
+  | { kind: "error"; id: RequestId | null; error: RemoteErrorShape }
+  | { kind: "notification"; method: string; params: unknown };
+
+/** A server-side error as the codec decodes it. */
+export interface RemoteErrorShape {
+  code?: number | string;
+  message: string;
+  data?: unknown;
+}
+
+/**
+ * Turns calls into frames and frames into replies. Implementations must be
+ * pure: no sockets, no timers. `decode` throws on a frame it cannot read; the
+ * pool catches that, counts it and reports it as a `ProtocolError` event.
+ */
+export interface Codec {
+  /** `"binary"` makes the pool ask for `ArrayBuffer` frames. @default "text" */
+  readonly binaryType?: "text" | "binary";
+  encodeRequest(request: OutgoingRequest): FrameData;
+  encodeNotification(method: string, params: unknown): FrameData;
+  /** One frame carrying several requests; without it `pool.batch` rejects. */
+  encodeBatch?(requests: readonly OutgoingRequest[]): FrameData;
+  /** One inbound frame → one message or a list of messages (a batch reply). */
+  decode(data: FrameData): Incoming | readonly Incoming[];
+}
+
+const textDecoder = /* @__PURE__ */ new TextDecoder();
+
+function toText(data: FrameData): string {
+  if (typeof data === "string") return data;
+  return textDecoder.decode(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+}
+
+function isId(value: unknown): value is RequestId {
+  return (typeof value === "string" && value !== "") || (typeof value === "number" && value !== 0 && Number.isFinite(value));
+}
+
+function decodeOne(message: unknown): Incoming {
+  if (typeof message !== "object" || message === null || Array.isArray(message)) {
+    throw new TypeError("a JSON-RPC message must be an object");
+  }
+  const m = message as Record<string, unknown>;
+  if (m.jsonrpc !== "2.0") throw new TypeError('missing "jsonrpc": "2.0"');
+  if ("id" in m && m.id !== undefined && m.id !== null) {
+    if (!isId(m.id)) throw new TypeError(`invalid id ${JSON.stringify(m.id)}`);
+    if ("error" in m) return { kind: "error", id: m.id, error: errorShape(m.error) };
+    if ("result" in m) return { kind: "result", id: m.id, result: m.result };
+    throw new TypeError(`reply ${JSON.stringify(m.id)} has neither result nor error`);
+  }
+  if ("error" in m) return { kind: "error", id: null, error: errorShape(m.error) };
+  if (typeof m.method === "string") return { kind: "notification", method: m.method, params: m.params };
+  throw new TypeError("message is neither a reply nor a notification");
+}
+
+function errorShape(value: unknown): RemoteErrorShape {
+  if (typeof value !== "object" || value === null) throw new TypeError("error member must be an object");
+  const e = value as Record<string, unknown>;
+  const code = typeof e.code === "number" || typeof e.code === "string" ? e.code : undefined;
+  const message = typeof e.message === "string" ? e.message : "remote error";
+  return "data" in e ? { code, message, data: e.data } : { code, message };
+}
+
+/** Options of {@link jsonRpc}. */
+export interface JsonRpcOptions {
+  /**
+   * Encode `params` as given even when it is `undefined` (omitted) or a
+   * primitive. JSON-RPC 2.0 only allows arrays and objects.
+   * @default false: a primitive `params` is wrapped in an array.
+   */
+  rawParams?: boolean;
+}
+
+/** The JSON-RPC 2.0 codec: requests, notifications, batches, error objects. */
+export function jsonRpc(options: JsonRpcOptions = {}): Codec {
+  const raw = options.rawParams === true;
+  const shape = (params: unknown): unknown =>
+    raw || params === undefined || typeof params === "object" ? params : [params];
+  // The envelope is written by hand and only params go through
+  // JSON.stringify: it skips building a throw-away object per call.
+  const request = (r: OutgoingRequest): string => {
+    const params = shape(r.params);
+    return `{"jsonrpc":"2.0","id":${JSON.stringify(r.id)},"method":${JSON.stringify(r.method)}${
+      params === undefined ? "" : `,"params":${JSON.stringify(params)}`
+    }}`;
+  };
+  return {
+    binaryType: "text",
+    encodeRequest: request,
+    encodeNotification(method, params) {
+      const p = shape(params);
+      return `{"jsonrpc":"2.0","method":${JSON.stringify(method)}${p === undefined ? "" : `,"params":${JSON.stringify(p)}`}}`;
+    },
+    encodeBatch(requests) {
+      return `[${requests.map(request).join(",")}]`;
+    },
+    decode(data) {
+      const parsed: unknown = JSON.parse(toText(data));
+      if (Array.isArray(parsed)) {
+        if (parsed.length === 0) throw new TypeError("empty batch reply");
+        return parsed.map(decodeOne);
+      }
+      return decodeOne(parsed);
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * Every error muxpool raises. Each has a stable string `code`; `instanceof`
+ * also holds across two loaded copies of the library, because the check looks
+ * for a brand registered with `Symbol.for` rather than at the prototype chain.
+ *
+ * @module
+ */
+
+const BRAND: unique symbol = Symbol.for("muxpool.error") as never;
+
+/** Stable codes, one per error class. */
+export type ErrorCode =
+  | "ERR_INVALID_CONFIG"
+  | "ERR_TIMEOUT"
+  | "ERR_POOL_EXHAUSTED"
+  | "ERR_POOL_CLOSED"
+  | "ERR_NO_CONNECTION"
+  | "ERR_CONNECTION_LOST"
+  | "ERR_REMOTE"
+  | "ERR_PROTOCOL";
+
+function brandCheck(instance: unknown, code: ErrorCode | undefined): boolean {
+  if (typeof instance !== "object" || instance === null) return false;
+  const brand = (instance as Record<symbol, unknown>)[BRAND];
+  if (typeof brand !== "string") return false;
+  return code === undefined || brand === code;
+}
+
+/** Base class of every muxpool error. */
+export class MuxPoolError extends Error {
+  /** A stable machine-readable code, e.g. `ERR_TIMEOUT`. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+    Object.defineProperty(this, BRAND, { value: code, enumerable: false });
+  }
+
+  static override [Symbol.hasInstance](instance: unknown): boolean {
+    // `this` is the class `instanceof` was asked about; the base class matches
+    // every muxpool error, a subclass only errors with its own code.
+    const code = this === MuxPoolError ? undefined : (this as unknown as { CODE: ErrorCode }).CODE;
+    return brandCheck(instance, code);
+  }
+}
+
+/** An option is missing or out of range (thrown by the constructor). */
+export class InvalidConfigError extends MuxPoolError {
+  static readonly CODE = "ERR_INVALID_CONFIG";
+  /** The option at fault, e.g. `"reconnect.maxDelay"`. */
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super("ERR_INVALID_CONFIG", message);
+    this.option = option;
+  }
+}
+
+/** The call's deadline passed before it settled. */
+export class TimeoutError extends MuxPoolError {
+  static readonly CODE = "ERR_TIMEOUT";
+  constructor(message: string) {
+    super("ERR_TIMEOUT", message);
+  }
+}
+
+/** `maxQueue` calls already wait; the call was refused at once. */
+export class PoolExhaustedError extends MuxPoolError {
+  static readonly CODE = "ERR_POOL_EXHAUSTED";
+  constructor(message: string) {
+    super("ERR_POOL_EXHAUSTED", message);
+  }
+}
+
+/** The pool is closing or closed, or was destroyed. */
+export class PoolClosedError extends MuxPoolError {
+  static readonly CODE = "ERR_POOL_CLOSED";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_POOL_CLOSED", message, options);
+  }
+}
+
+/** No live socket (all dropped), or none matches the call's `filter`. */
+export class NoConnectionError extends MuxPoolError {
+  static readonly CODE = "ERR_NO_CONNECTION";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_NO_CONNECTION", message, options);
+  }
+}
+
+/**
+ * The socket carrying the call died. `maybeExecuted` is `true` when the call
+ * had been written to the socket (the server may have run it), `false` when it
+ * had not left the client (only pinned calls of `withConnection` reject so).
+ */
+export class ConnectionLostError extends MuxPoolError {
+  static readonly CODE = "ERR_CONNECTION_LOST";
+  readonly maybeExecuted: boolean;
+  constructor(message: string, maybeExecuted: boolean, options?: { cause?: unknown }) {
+    super("ERR_CONNECTION_LOST", message, options);
+    this.maybeExecuted = maybeExecuted;
+  }
+}
+
+/** The server answered the call with an error. */
+export class RemoteError extends MuxPoolError {
+  static readonly CODE = "ERR_REMOTE";
+  /** The error code the server sent (JSON-RPC `error.code`). */
+  readonly remoteCode: number | string | undefined;
+  /** The server's `error.data`, if any. */
+  readonly data: unknown;
+  constructor(message: string, remoteCode: number | string | undefined, data: unknown) {
+    super("ERR_REMOTE", message);
+    this.remoteCode = remoteCode;
+    this.data = data;
+  }
+}
+
+/** A frame could not be decoded or matched to a call (reported as an `error` event). */
+export class ProtocolError extends MuxPoolError {
+  static readonly CODE = "ERR_PROTOCOL";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_PROTOCOL", message, options);
+  }
+}

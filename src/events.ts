@@ -1,0 +1,119 @@
+/**
+ * The pool's events: one class per event type, each carrying its data as
+ * readonly properties, and a typed `EventTarget` base. No event is dispatched
+ * per call; per-call numbers go into `stats()`.
+ *
+ * @module
+ */
+
+import type { MuxPoolError } from "./errors.ts";
+import type { ConnectionSnapshot } from "./stats.ts";
+
+/** A socket event: `open`, `close`, `reconnect`, `expire`. */
+export class ConnectionEvent extends Event {
+  /** The socket, as `pool.connections()` shows it at the time of the event. */
+  readonly connection: ConnectionSnapshot;
+  /** `close`: the close code (1006 when the socket was lost without a close frame). */
+  readonly code: number | undefined;
+  /** `close`: why the socket closed, in words. `reconnect`: why it reconnects. */
+  readonly reason: string | undefined;
+  /** `reconnect`: the failed attempts so far (1 for the first retry). */
+  readonly attempt: number | undefined;
+  /** `reconnect`: ms until the next attempt. */
+  readonly delay: number | undefined;
+  constructor(
+    type: "open" | "close" | "reconnect" | "expire",
+    connection: ConnectionSnapshot,
+    extra: { code?: number; reason?: string; attempt?: number; delay?: number } = {},
+  ) {
+    super(type);
+    this.connection = connection;
+    this.code = extra.code;
+    this.reason = extra.reason;
+    this.attempt = extra.attempt;
+    this.delay = extra.delay;
+  }
+}
+
+/** Calls waiting in one socket's queue moved elsewhere. */
+export class RerouteEvent extends Event {
+  readonly count: number;
+  readonly from: ConnectionSnapshot;
+  /** The socket that took them, or `null` for the pool's wait queue. */
+  readonly to: ConnectionSnapshot | null;
+  constructor(count: number, from: ConnectionSnapshot, to: ConnectionSnapshot | null) {
+    super("reroute");
+    this.count = count;
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/** A message from the server that is not a reply (no id). */
+export class NotificationEvent extends Event {
+  readonly method: string;
+  readonly params: unknown;
+  /** Id of the socket it arrived on. */
+  readonly connectionId: number;
+  constructor(method: string, params: unknown, connectionId: number) {
+    super("notification");
+    this.method = method;
+    this.params = params;
+    this.connectionId = connectionId;
+  }
+}
+
+/** Something went wrong that no single call owns (a bad frame, a failed connect). */
+export class PoolErrorEvent extends Event {
+  readonly error: MuxPoolError | Error;
+  /** Id of the socket concerned, if any. */
+  readonly connectionId: number | undefined;
+  constructor(error: MuxPoolError | Error, connectionId?: number) {
+    super("error");
+    this.error = error;
+    this.connectionId = connectionId;
+  }
+}
+
+/** `idle`: nothing in flight or queued any more. `shutdown`: close or destroy finished. */
+export class PoolEvent extends Event {
+  constructor(type: "idle" | "shutdown") {
+    super(type);
+  }
+}
+
+/** Event type → event class, for typed listeners. */
+export interface PoolEventMap {
+  open: ConnectionEvent;
+  close: ConnectionEvent;
+  reconnect: ConnectionEvent;
+  expire: ConnectionEvent;
+  reroute: RerouteEvent;
+  notification: NotificationEvent;
+  error: PoolErrorEvent;
+  idle: PoolEvent;
+  shutdown: PoolEvent;
+}
+
+/** An `EventTarget` whose listeners are typed by {@link PoolEventMap}. */
+export class TypedEventTarget<M extends object> extends EventTarget {
+  override addEventListener<K extends keyof M & string>(
+    type: K,
+    listener: ((event: M[K]) => void) | { handleEvent(event: M[K]): void } | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  override removeEventListener<K extends keyof M & string>(
+    type: K,
+    listener: ((event: M[K]) => void) | { handleEvent(event: M[K]): void } | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void {
+    super.removeEventListener(type, listener, options);
+  }
+}

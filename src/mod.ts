@@ -1,0 +1,55 @@
+/**
+ * muxpool: many concurrent request/response calls over a small pool of
+ * WebSocket connections, with per-socket queues, reconnect with backoff,
+ * TTL rotation, safe re-routing of calls off dead sockets, and stats.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from "muxpool";
+ *
+ * const pool = new Pool("wss://api.example.com/rpc", { size: 4 });
+ * const sum = await pool.call("add", [1, 2], { timeout: 5_000 });
+ * console.log(sum, pool.stats().latency.p99);
+ * await pool.close();
+ * ```
+ *
+ * @module
+ */
+
+export { Pool } from "./pool.ts";
+export type { BatchResult, CallAllResult, CallRequest, PinnedConnection } from "./pool.ts";
+export type { BatchRequest } from "./call.ts";
+export { jsonRpc } from "./codec.ts";
+export type { Codec, FrameData, Incoming, JsonRpcOptions, OutgoingRequest, RemoteErrorShape, RequestId } from "./codec.ts";
+export {
+  ConnectionLostError,
+  InvalidConfigError,
+  MuxPoolError,
+  NoConnectionError,
+  PoolClosedError,
+  PoolExhaustedError,
+  ProtocolError,
+  RemoteError,
+  TimeoutError,
+} from "./errors.ts";
+export type { ErrorCode } from "./errors.ts";
+export { ConnectionEvent, NotificationEvent, PoolErrorEvent, PoolEvent, RerouteEvent } from "./events.ts";
+export type { PoolEventMap } from "./events.ts";
+export type {
+  CallInfo,
+  CallOptions,
+  Endpoint,
+  HeartbeatOptions,
+  PoolOptions,
+  ReconnectOptions,
+  StrategyFunction,
+  StrategyName,
+  UrlSource,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./options.ts";
+export type { ConnectionSnapshot, LatencySnapshot, PoolStats } from "./stats.ts";
+export type { ConnectionInfo, ConnectionState } from "./strategies.ts";
+export { stressTest } from "./stress.ts";
+export type { StressOptions, StressResult } from "./stress.ts";
+export { redactUrl } from "./url.ts";

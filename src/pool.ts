@@ -1,0 +1,1044 @@
+/**
+ * The pool: accepts calls, picks a socket for each, moves calls off sockets
+ * that die or expire, decides what may be re-sent, counts everything, and
+ * closes cleanly.
+ *
+ * @module
+ */
+
+import { type BatchRequest, CONN_QUEUE, IN_FLIGHT, NOWHERE, PendingCall, type Pin, POOL_QUEUE, SETTLED } from "./call.ts";
+import type { Incoming, RequestId } from "./codec.ts";
+import { CODE_ABANDONED, Connection, type ConnectionHost, type Counters } from "./connection.ts";
+import {
+  ConnectionLostError,
+  InvalidConfigError,
+  MuxPoolError,
+  NoConnectionError,
+  PoolClosedError,
+  PoolExhaustedError,
+  ProtocolError,
+  RemoteError,
+  TimeoutError,
+} from "./errors.ts";
+import { ConnectionEvent, NotificationEvent, PoolErrorEvent, PoolEvent, type PoolEventMap, RerouteEvent, TypedEventTarget } from "./events.ts";
+import { backoffDelay } from "./backoff.ts";
+import {
+  type CallInfo,
+  type CallOptions,
+  checkCallOptions,
+  type Endpoint,
+  MAX_DELAY,
+  type PoolOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  type UrlSource,
+  validateUrl,
+  type WebSocketConstructor,
+} from "./options.ts";
+import { Fifo } from "./queue.ts";
+import { type ConnectionSnapshot, LatencyWindow, type PoolStats } from "./stats.ts";
+import { type ConnectionInfo, createStrategy } from "./strategies.ts";
+import { defaultWebSocket, onWake } from "./websocket.ts";
+
+/** One entry of a `batch` result, shaped like `Promise.allSettled`'s. */
+export type BatchResult<T = unknown> = { status: "fulfilled"; value: T } | { status: "rejected"; reason: RemoteError };
+
+/** One request of `callAll`. */
+export interface CallRequest {
+  method: string;
+  params?: unknown;
+  options?: CallOptions;
+}
+
+/** What `callAll` reports: every request once, by its index. */
+export interface CallAllResult<T = unknown> {
+  successful: { index: number; value: T }[];
+  failed: { index: number; error: unknown }[];
+}
+
+/** A socket lent by `withConnection`: calls made through it go to that socket, in order. */
+export interface PinnedConnection {
+  /** The socket's id, as in `pool.connections()`. */
+  readonly id: number;
+  call<T = unknown>(method: string, params?: unknown, options?: Omit<CallOptions, "filter" | "key">): Promise<T>;
+  notify(method: string, params?: unknown): void;
+  batch(requests: readonly BatchRequest[], options?: Omit<CallOptions, "filter" | "key">): Promise<BatchResult[]>;
+  /** The socket as `pool.connections()` shows it now. */
+  snapshot(): ConnectionSnapshot;
+}
+
+interface PinState extends Pin {
+  readonly conn: Connection;
+}
+
+const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-";
+
+/** 8 characters of randomness (48 bits) to prefix this pool's request ids. */
+function randomPrefix(): string {
+  const bytes = new Uint8Array(8);
+  crypto.getRandomValues(bytes);
+  let out = "";
+  for (const b of bytes) out += ID_ALPHABET[b & 63];
+  return out;
+}
+
+/**
+ * A pool of WebSocket connections that multiplexes request/response calls.
+ *
+ * @example
+ * ```ts
+ * const pool = new Pool("wss://api.example.com/rpc", { size: 4 });
+ * const sum = await pool.call("add", [1, 2]);
+ * await pool.close();
+ * ```
+ */
+export class Pool extends TypedEventTarget<PoolEventMap> {
+  readonly #options: ResolvedOptions;
+  readonly #host: ConnectionHost;
+  readonly #counters: Counters = { inFlight: 0, queued: 0 };
+  readonly #urlFor: (index: number) => string | Promise<string>;
+  readonly #tagsFor: (index: number) => Readonly<Record<string, string>>;
+  readonly #initialUrl: (index: number) => string;
+  readonly #strategy: (connections: readonly ConnectionInfo[], call: CallInfo) => ConnectionInfo;
+  readonly #latency: LatencyWindow;
+  readonly #poolQueue = new Fifo<PendingCall>();
+  readonly #keys = new Map<string, Connection>();
+  readonly #candidates: Connection[] = [];
+  readonly #idPrefix = randomPrefix();
+  #idCounter = 0;
+  #seq = 0;
+  #nextConnectionId = 1;
+  #slots: Connection[] = [];
+  #poolQueued = 0;
+  #poolStale = 0;
+  #state: "open" | "closing" | "closed" = "open";
+  #everOpened = false;
+  #idleScheduled = false;
+  #idleWaiter: (() => void) | undefined;
+  #slotWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  #closePromise: Promise<void> | undefined;
+  #shutdownPromise: Promise<void> | undefined;
+  #unwake: () => void = () => {};
+  #succeeded = 0;
+  #failed = 0;
+  #timedOut = 0;
+  #rerouted = 0;
+  #retried = 0;
+  #reconnects = 0;
+  #expired = 0;
+  #protocolErrors = 0;
+
+  /**
+   * @param url Where to connect: a `ws://`/`wss://` URL, a list of endpoints
+   *   (`{ url, weight?, tags? }`), or a function `(index) => url` called on
+   *   every (re)connect.
+   * @param options See {@link PoolOptions}; every option is validated here and
+   *   a bad one throws `InvalidConfigError` naming it.
+   */
+  constructor(url: UrlSource, options?: PoolOptions) {
+    super();
+    const source = validateUrl(url);
+    const o = resolveOptions(options);
+    this.#options = o;
+    const WebSocket = o.WebSocket ?? defaultWebSocket();
+    if (WebSocket === undefined) {
+      throw new InvalidConfigError("WebSocket", "Expected `WebSocket` to be a WebSocket constructor: this runtime has no global WebSocket, so pass one (e.g. from the `ws` package)");
+    }
+    if (typeof source === "string") {
+      this.#urlFor = () => source;
+      this.#tagsFor = () => ({});
+      this.#initialUrl = () => source;
+    } else if (typeof source === "function") {
+      this.#urlFor = source;
+      this.#tagsFor = () => ({});
+      this.#initialUrl = () => "";
+    } else {
+      const plan = spreadByWeight(source, o.size);
+      this.#urlFor = (i) => plan[i % plan.length]!.url;
+      this.#tagsFor = (i) => plan[i % plan.length]!.tags ?? {};
+      this.#initialUrl = (i) => plan[i % plan.length]!.url;
+    }
+    this.#strategy = createStrategy(o.strategy);
+    this.#latency = new LatencyWindow(o.latencyWindow);
+    const now = typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
+    let nextId: () => RequestId;
+    if (o.generateId === undefined) {
+      // A counter behind a random per-pool prefix: unique for the pool's life,
+      // across reconnects, and across pools. Costs one string concat per call.
+      nextId = () => `${this.#idPrefix}.${(++this.#idCounter).toString(36)}`;
+    } else {
+      const generate = o.generateId;
+      nextId = () => {
+        const id = generate();
+        if ((typeof id !== "string" && typeof id !== "number") || !id) {
+          throw new InvalidConfigError("generateId", `Expected \`generateId\` to return a non-empty string or a non-zero number, got ${JSON.stringify(id)}`);
+        }
+        return id;
+      };
+    }
+    this.#host = {
+      options: o,
+      counters: this.#counters,
+      WebSocket: WebSocket as WebSocketConstructor,
+      nextId,
+      now,
+      onOpen: (c) => this.#onOpen(c),
+      onSettleReply: (c, call, message) => this.#onReply(c, call, message),
+      onNotification: (c, method, params) => this.dispatchEvent(new NotificationEvent(method, params, c.id)),
+      onProtocolError: (c, error) => {
+        this.#protocolErrors++;
+        this.dispatchEvent(new PoolErrorEvent(error, c.id));
+      },
+      onConnectError: (c, error) => this.dispatchEvent(new PoolErrorEvent(error, c.id)),
+      onEncodeError: (c, call, error) => this.#onEncodeError(c, call, error),
+      onWrittenNoReply: (call) => this.#settleQuietly(call),
+      onLost: (c, code, reason, wasOpen) => this.#onLost(c, code, reason, wasOpen),
+      onRoom: (c) => {
+        if (this.#poolQueued > 0) this.#drainPoolQueue(c);
+      },
+      onDrained: (c) => this.#retire(c),
+    };
+    for (let i = 0; i < o.size; i++) this.#slots.push(this.#newSlot(i));
+    if (o.heartbeat !== false) this.#unwake = onWake(() => this.#slots.forEach((c) => c.checkNow()));
+    // Connect after the constructor returns, so listeners added right after
+    // `new Pool()` see every event, including a connect that fails at once.
+    queueMicrotask(() => {
+      if (this.#state === "closed") return;
+      for (const c of this.#slots) if (c.socket === undefined && c.state === "connecting" && !c.inBackoff) c.connect();
+    });
+  }
+
+  #newSlot(index: number): Connection {
+    return new Connection(this.#host, this.#nextConnectionId++, index, this.#urlFor, this.#tagsFor(index), this.#initialUrl(index));
+  }
+
+  // ---------------------------------------------------------------- calls
+
+  /**
+   * Calls `method` on the server and resolves with its result. Rejects with a
+   * `MuxPoolError` subclass (see the README's error table) or `signal.reason`.
+   */
+  call<T = unknown>(method: string, params?: unknown, options?: CallOptions): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#submit(method, params, options, resolve as (v: unknown) => void, reject, undefined, undefined, true);
+    });
+  }
+
+  /** Sends a notification (no id, no reply). Throws `PoolClosedError` after close, `PoolExhaustedError` when it would have to wait and `maxQueue` calls wait already. */
+  notify(method: string, params?: unknown): void {
+    this.#notify(method, params, undefined);
+  }
+
+  #notify(method: string, params: unknown, pin: PinState | undefined): void {
+    let failure: unknown;
+    this.#submit(method, params, undefined, () => {}, (e) => (failure = e), undefined, pin, false);
+    // A notification's failures to enter the pool are synchronous: there is no promise to carry them.
+    if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * Sends several requests in one frame on one socket. Resolves with one entry
+   * per request, in order, shaped like `Promise.allSettled`'s; rejects as a
+   * whole when the frame could not be delivered (timeout, lost socket, …).
+   */
+  batch(requests: readonly BatchRequest[], options?: CallOptions): Promise<BatchResult[]> {
+    return this.#batch(requests, options, undefined);
+  }
+
+  #batch(requests: readonly BatchRequest[], options: CallOptions | undefined, pin: PinState | undefined): Promise<BatchResult[]> {
+    return new Promise<BatchResult[]>((resolve, reject) => {
+      if (!Array.isArray(requests) || requests.length === 0 || !requests.every((r) => typeof r === "object" && r !== null && typeof r.method === "string")) {
+        reject(new InvalidConfigError("requests", "Expected `requests` to be a non-empty list of `{ method: string, params? }`"));
+        return;
+      }
+      if (typeof this.#options.codec.encodeBatch !== "function") {
+        reject(new InvalidConfigError("codec", "The codec has no `encodeBatch`, so `batch()` cannot be used with it"));
+        return;
+      }
+      this.#submit("batch", undefined, options, resolve as (v: unknown) => void, reject, requests, pin, true);
+    });
+  }
+
+  /**
+   * Runs many calls in parallel across the pool, at most `concurrency` at a
+   * time (`1`: one after another). Never rejects: each request is reported
+   * once, in `successful` or `failed`, with its index.
+   */
+  async callAll<T = unknown>(requests: readonly CallRequest[], options: { concurrency?: number } = {}): Promise<CallAllResult<T>> {
+    const concurrency = options.concurrency ?? this.#options.size * this.#options.maxInFlight;
+    if (typeof concurrency !== "number" || !(concurrency >= 1)) {
+      throw new InvalidConfigError("concurrency", `Expected \`concurrency\` to be a number from 1 and up, got ${String(concurrency)}`);
+    }
+    const result: CallAllResult<T> = { successful: [], failed: [] };
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < requests.length) {
+        const index = next++;
+        const r = requests[index]!;
+        try {
+          result.successful.push({ index, value: await this.call<T>(r.method, r.params, r.options) });
+        } catch (error) {
+          result.failed.push({ index, error });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, requests.length) }, worker));
+    result.successful.sort((a, b) => a.index - b.index);
+    result.failed.sort((a, b) => a.index - b.index);
+    return result;
+  }
+
+  /**
+   * Lends one socket to `fn`: every call made through the handle goes to that
+   * socket, in order. With `exclusive: true` no other call uses the socket
+   * while `fn` runs. The socket returns to the pool when `fn` settles. If it
+   * dies meanwhile, the session's calls reject with `ConnectionLostError`:
+   * a pinned session is never moved to another socket.
+   */
+  async withConnection<T>(fn: (connection: PinnedConnection) => T | Promise<T>, options: { exclusive?: boolean; timeout?: number } = {}): Promise<T> {
+    if (typeof fn !== "function") throw new InvalidConfigError("fn", "Expected `fn` to be a function");
+    const exclusive = options.exclusive === true;
+    const conn = await this.#acquire(options.timeout ?? this.#options.timeout);
+    const pin: PinState = { conn, generation: conn.generation, ended: false };
+    if (exclusive) {
+      conn.exclusive = true;
+      // Calls already waiting on this socket go elsewhere: it is checked out.
+      this.#moveQueued(conn, conn.takeQueued(), false);
+    }
+    const handle: PinnedConnection = {
+      id: conn.id,
+      call: <R>(method: string, params?: unknown, opts?: CallOptions) =>
+        new Promise<R>((resolve, reject) => this.#submit(method, params, opts, resolve as (v: unknown) => void, reject, undefined, pin, true)),
+      notify: (method, params) => this.#notify(method, params, pin),
+      batch: (requests, opts) => this.#batch(requests, opts, pin),
+      snapshot: () => conn.snapshot(this.#host.now()),
+    };
+    try {
+      return await fn(handle);
+    } finally {
+      pin.ended = true;
+      if (exclusive) {
+        conn.exclusive = false;
+        this.#wakeSlotWaiters();
+        if (this.#poolQueued > 0 && conn.state === "open") this.#drainPoolQueue(conn);
+      }
+    }
+  }
+
+  #acquire(timeoutMs: number): Promise<Connection> {
+    return new Promise<Connection>((resolve, reject) => {
+      const started = this.#host.now();
+      const attempt = (): void => {
+        if (this.#state !== "open") return reject(new PoolClosedError("withConnection: the pool is closing or closed"));
+        if (this.#slots.length === 0) return reject(new NoConnectionError("withConnection: the pool has no socket left (all were dropped)"));
+        const open = this.#slots.filter((c) => c.state === "open" && !c.exclusive && !c.expired);
+        if (open.length > 0) {
+          clearTimeout(timer);
+          resolve(this.#strategy(open, { method: "withConnection", key: undefined, idempotent: false }) as Connection);
+          return;
+        }
+        this.#slotWaiters.push({ resolve: attempt, reject });
+      };
+      const timer = setTimeout(() => {
+        const i = this.#slotWaiters.findIndex((w) => w.resolve === attempt);
+        if (i >= 0) this.#slotWaiters.splice(i, 1);
+        reject(new TimeoutError(`withConnection: no socket became free within ${Math.round(this.#host.now() - started)} ms`));
+      }, timeoutMs);
+      attempt();
+    });
+  }
+
+  #wakeSlotWaiters(): void {
+    const waiters = this.#slotWaiters;
+    this.#slotWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  /** Resolves when at least one socket is open; rejects if the pool closes or loses every socket first. */
+  ready(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (this.#state === "closed") return reject(new PoolClosedError("ready: the pool is closed"));
+        if (this.#slots.length === 0) return reject(new NoConnectionError("ready: the pool has no socket left (all were dropped)"));
+        if (this.#slots.some((c) => c.state === "open")) return resolve();
+        this.#slotWaiters.push({ resolve: check, reject });
+      };
+      check();
+    });
+  }
+
+  #submit(
+    method: string,
+    params: unknown,
+    options: CallOptions | undefined,
+    resolve: (value: unknown) => void,
+    reject: (reason: unknown) => void,
+    batch: readonly BatchRequest[] | undefined,
+    pin: PinState | undefined,
+    expectsReply: boolean,
+  ): void {
+    if (this.#state !== "open") {
+      reject(new PoolClosedError(`call "${String(method)}" refused: the pool is ${this.#state === "closing" ? "closing" : "closed"}`));
+      return;
+    }
+    if (typeof method !== "string" || method === "") {
+      reject(new InvalidConfigError("method", `Expected \`method\` to be a non-empty string, got ${typeof method === "string" ? '""' : typeof method}`));
+      return;
+    }
+    try {
+      checkCallOptions(options);
+    } catch (error) {
+      reject(error);
+      return;
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    if (pin?.ended) {
+      reject(new NoConnectionError(`call "${method}" refused: its withConnection block (socket ${pin.conn.id}) has ended`));
+      return;
+    }
+    const timeoutMs = options?.timeout ?? this.#options.timeout;
+    const call = new PendingCall(++this.#seq, method, params, {
+      batch,
+      expectsReply,
+      idempotent: this.#options.retry === "always" || (this.#options.retry === "idempotent" && options?.idempotent === true),
+      filter: options?.filter,
+      key: options?.key,
+      signal,
+      timeoutMs,
+      startedAt: this.#host.now(),
+      pin,
+      resolve,
+      reject,
+    });
+    call.timer = setTimeout(() => this.#onTimeout(call), Math.min(timeoutMs, MAX_DELAY));
+    if (signal !== undefined) {
+      call.onAbort = () => this.#abort(call);
+      signal.addEventListener("abort", call.onAbort, { once: true });
+    }
+    this.#place(call, undefined, false);
+  }
+
+  /**
+   * Puts a call where it goes next: written now (fast path), into a socket's
+   * queue, into the pool's wait queue, or rejected. `from` is the socket it is
+   * being moved off (excluded from routing); `moving` calls are already
+   * accepted, so `maxQueue` does not refuse them.
+   * Returns the socket that took it, `null` for the pool queue, or `undefined` if it settled.
+   */
+  #place(call: PendingCall, from: Connection | undefined, moving: boolean): Connection | null | undefined {
+    let target: Connection | null | undefined;
+    if (call.pin !== undefined) {
+      const pin = call.pin as PinState;
+      if (pin.conn.generation !== pin.generation || (pin.conn.state !== "open" && pin.conn.state !== "draining")) {
+        this.#fail(call, new ConnectionLostError(`call ${call.seq} ("${call.method}") not sent: its pinned socket ${pin.conn.id} was lost`, false));
+        return undefined;
+      }
+      target = pin.conn;
+    } else {
+      try {
+        target = this.#route(call, from);
+      } catch (error) {
+        this.#fail(call, error instanceof MuxPoolError ? error : new InvalidConfigError("strategy", `the strategy or filter threw: ${(error as Error)?.message ?? String(error)}`));
+        return undefined;
+      }
+      if (target === undefined) {
+        this.#fail(
+          call,
+          new NoConnectionError(
+            this.#slots.length === 0
+              ? `call ${call.seq} ("${call.method}") failed: the pool has no socket left (all ${this.#options.size} were dropped)`
+              : `call ${call.seq} ("${call.method}") failed: no socket matches its filter (${this.#slots.length} sockets)`,
+          ),
+        );
+        return undefined;
+      }
+    }
+    if (target !== null && (target.state === "open" || target.state === "draining") && target.queued === 0 && target.inFlight < this.#options.maxInFlight) {
+      target.write(call); // fast path: no queue
+      return call.where === SETTLED ? undefined : target;
+    }
+    if (!moving && this.#counters.queued >= this.#options.maxQueue) {
+      this.#fail(
+        call,
+        new PoolExhaustedError(
+          `call ${call.seq} ("${call.method}") refused: ${this.#counters.queued} calls already wait (maxQueue ${this.#options.maxQueue}), ${this.#counters.inFlight} in flight on ${this.#slots.length} sockets`,
+        ),
+      );
+      return undefined;
+    }
+    if (target === null) {
+      call.where = POOL_QUEUE;
+      call.conn = undefined;
+      this.#poolQueue.push(call);
+      this.#poolQueued++;
+      this.#counters.queued++;
+    } else target.enqueue(call);
+    return target;
+  }
+
+  /**
+   * Picks a socket: an open one if any can take the call, else one that is
+   * connecting, else one waiting to reconnect. `null`: none can take it now,
+   * but a matching socket exists (wait in the pool queue). `undefined`: no
+   * socket matches at all.
+   */
+  #route(call: PendingCall, from: Connection | undefined): Connection | null | undefined {
+    const filter = call.filter;
+    const slots = this.#slots;
+    const candidates = this.#candidates;
+    let anyMatch = false;
+    for (let tier = 0; tier < 3; tier++) {
+      candidates.length = 0;
+      for (let i = 0; i < slots.length; i++) {
+        const c = slots[i]!;
+        if (c === from) continue;
+        if (filter !== undefined && !filter(c)) continue;
+        anyMatch = true;
+        const fits =
+          tier === 0 ? c.state === "open" && !c.exclusive && !(c.expired && c.replacement === undefined) : tier === 1 ? c.state === "connecting" && !c.inBackoff : c.state === "connecting" && c.inBackoff;
+        if (fits) candidates.push(c);
+      }
+      if (candidates.length === 0) {
+        if (!anyMatch) break;
+        continue;
+      }
+      if (candidates.length === 1) return candidates[0]!;
+      const key = call.key;
+      if (key !== undefined) {
+        const sticky = this.#keys.get(key);
+        if (sticky !== undefined && candidates.includes(sticky)) return sticky;
+      }
+      const picked = this.#strategy(candidates, call) as Connection;
+      if (!candidates.includes(picked)) {
+        throw new InvalidConfigError("strategy", `Expected the strategy to return one of the ${candidates.length} connections it was given, got ${picked === undefined ? "undefined" : `socket ${String((picked as ConnectionInfo).id)}`}`);
+      }
+      if (key !== undefined) {
+        if (this.#keys.size >= 10_000) this.#keys.delete(this.#keys.keys().next().value!);
+        this.#keys.set(key, picked);
+      }
+      return picked;
+    }
+    if (!anyMatch) {
+      // `from` is the only match: the caller decides (keep it there, or drop).
+      if (from !== undefined && (filter === undefined || filter(from))) return null;
+      return undefined;
+    }
+    return null;
+  }
+
+  // ---------------------------------------------------------------- settling
+
+  #clearCall(call: PendingCall): void {
+    clearTimeout(call.timer);
+    call.timer = undefined;
+    if (call.onAbort !== undefined) {
+      call.signal!.removeEventListener("abort", call.onAbort);
+      call.onAbort = undefined;
+    }
+  }
+
+  /** Takes a call out of whatever holds it. */
+  #unlink(call: PendingCall): void {
+    const conn = call.conn as Connection | undefined;
+    switch (call.where) {
+      case POOL_QUEUE:
+        this.#poolQueued--;
+        this.#counters.queued--;
+        if (++this.#poolStale > 64 && this.#poolStale > this.#poolQueued) {
+          this.#poolQueue.retain((c) => c.where === POOL_QUEUE);
+          this.#poolStale = 0;
+        }
+        break;
+      case CONN_QUEUE:
+        conn!.forgetQueued();
+        break;
+      case IN_FLIGHT:
+        conn!.forgetInFlight(call);
+        break;
+    }
+    call.where = SETTLED;
+    call.conn = undefined;
+    if (conn !== undefined && !conn.removed) conn.pump();
+  }
+
+  #fail(call: PendingCall, error: unknown): void {
+    if (call.where === SETTLED) return;
+    this.#clearCall(call);
+    this.#unlink(call);
+    if (call.expectsReply) {
+      this.#failed++;
+      if (error instanceof TimeoutError) this.#timedOut++;
+      call.reject(error);
+    } else if (!(error instanceof PoolClosedError)) {
+      this.dispatchEvent(new PoolErrorEvent(error as Error));
+    }
+    this.#checkIdle();
+  }
+
+  /** Rejects a call already taken out of its queue or map (where still says where it was). */
+  #failDetached(call: PendingCall, error: unknown): void {
+    call.where = NOWHERE;
+    call.conn = undefined;
+    this.#fail(call, error);
+  }
+
+  #settleQuietly(call: PendingCall): void {
+    this.#clearCall(call);
+    call.where = SETTLED;
+    call.conn = undefined;
+    this.#checkIdle();
+  }
+
+  #onReply(conn: Connection, call: PendingCall, message: Incoming): void {
+    this.#clearCall(call);
+    call.where = SETTLED;
+    call.conn = undefined;
+    const latency = this.#host.now() - call.sentAt;
+    this.#latency.record(latency);
+    conn.latency.record(latency);
+    if (call.batch !== undefined) {
+      this.#succeeded++;
+      call.resolve(
+        (call.results as Incoming[]).map((m): BatchResult =>
+          m.kind === "result" ? { status: "fulfilled", value: m.result } : { status: "rejected", reason: this.#remoteError(conn, call, m) },
+        ),
+      );
+    } else if (message.kind === "result") {
+      this.#succeeded++;
+      call.resolve(message.result);
+    } else {
+      this.#failed++;
+      call.reject(this.#remoteError(conn, call, message));
+    }
+    if (this.#counters.inFlight === 0 && this.#counters.queued === 0) this.#checkIdle();
+  }
+
+  #remoteError(conn: Connection, call: PendingCall, message: Incoming): RemoteError {
+    if (message.kind !== "error") return new RemoteError(`socket ${conn.id}: unexpected reply`, undefined, undefined);
+    const e = message.error;
+    return new RemoteError(`${e.message} (remote error${e.code === undefined ? "" : ` ${e.code}`} for call ${call.seq} "${call.method}" on socket ${conn.id})`, e.code, e.data);
+  }
+
+  #onEncodeError(conn: Connection, call: PendingCall, error: unknown): void {
+    call.where = NOWHERE;
+    call.conn = undefined;
+    const err =
+      error instanceof MuxPoolError
+        ? error
+        : new ProtocolError(`call ${call.seq} ("${call.method}") could not be encoded for socket ${conn.id}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    this.#fail(call, err);
+  }
+
+  #where(call: PendingCall): string {
+    const conn = call.conn as Connection | undefined;
+    switch (call.where) {
+      case POOL_QUEUE:
+        return `waiting in the pool queue (${this.#slots.filter((c) => c.state === "open").length} of ${this.#slots.length} sockets open, ${this.#poolQueued} waiting)`;
+      case CONN_QUEUE:
+        return `queued on socket ${conn!.id} (${conn!.state}, ${conn!.inFlight} in flight, ${conn!.queued} queued)`;
+      case IN_FLIGHT:
+        return `sent on socket ${conn!.id} (${conn!.inFlight} in flight, ${conn!.queued} queued)`;
+      default:
+        return "not placed";
+    }
+  }
+
+  #onTimeout(call: PendingCall): void {
+    call.timer = undefined;
+    this.#fail(call, new TimeoutError(`call ${call.seq} ("${call.method}") timed out after ${call.timeoutMs} ms, ${this.#where(call)}`));
+  }
+
+  #abort(call: PendingCall): void {
+    call.onAbort = undefined;
+    this.#fail(call, call.signal!.reason);
+  }
+
+  #checkIdle(): void {
+    if (this.#counters.inFlight !== 0 || this.#counters.queued !== 0) return;
+    if (this.#idleWaiter !== undefined) {
+      const w = this.#idleWaiter;
+      this.#idleWaiter = undefined;
+      w();
+    }
+    if (this.#idleScheduled || this.#state === "closed") return;
+    this.#idleScheduled = true;
+    // One event when the pool goes quiet, not one per call: wait a tick to see
+    // whether the caller issues the next call at once.
+    setTimeout(() => {
+      this.#idleScheduled = false;
+      if (this.#state !== "closed" && this.#counters.inFlight === 0 && this.#counters.queued === 0) this.dispatchEvent(new PoolEvent("idle"));
+    }, 0);
+  }
+
+  // ---------------------------------------------------------------- sockets
+
+  #onOpen(conn: Connection): void {
+    this.#everOpened = true;
+    const o = this.#options;
+    if (o.ttl > 0) {
+      // Up to 10% jitter, so sockets opened together do not expire together.
+      conn.ttl = o.ttl * (1 - 0.1 * Math.random());
+      conn.ttlTimer = setTimeout(() => this.#expire(conn), conn.ttl);
+    }
+    this.dispatchEvent(new ConnectionEvent("open", conn.snapshot(this.#host.now())));
+    // An expired socket waiting for this replacement can now drain.
+    for (const old of this.#slots) if (old.replacement === conn && old.state === "open") this.#startDrain(old);
+    // Calls waiting on sockets that are backing off come here instead.
+    for (const other of this.#slots) {
+      if (other !== conn && other.inBackoff && other.queued > 0) this.#moveQueued(other, other.takeQueued(), false);
+    }
+    this.#wakeSlotWaiters();
+    if (this.#poolQueued > 0) this.#drainPoolQueue(conn);
+  }
+
+  /** Re-places calls from the pool queue now that `conn` can take some. */
+  #drainPoolQueue(_conn: Connection): void {
+    const waiting: PendingCall[] = [];
+    for (const call of this.#poolQueue.drain()) if (call.where === POOL_QUEUE) waiting.push(call);
+    this.#counters.queued -= waiting.length;
+    this.#poolQueued = 0;
+    this.#poolStale = 0;
+    for (const call of waiting) {
+      call.where = NOWHERE;
+      this.#place(call, undefined, true);
+    }
+  }
+
+  /**
+   * Moves calls that waited in `from`'s queue to other sockets (pinned ones
+   * reject: a session never changes socket). With nowhere else to go they
+   * stay on `from` if it will reconnect (`keepOnFrom`), else wait in the pool queue.
+   */
+  #moveQueued(from: Connection, calls: PendingCall[], keepOnFrom: boolean, lost = false): void {
+    if (calls.length === 0) return;
+    const moved = new Map<Connection | null, number>();
+    for (const call of calls) {
+      call.where = NOWHERE;
+      call.conn = undefined;
+      if (call.pin !== undefined) {
+        // A pinned call never changes socket: it stays, or fails with its socket.
+        if (lost) this.#fail(call, new ConnectionLostError(`call ${call.seq} ("${call.method}") not sent: its pinned socket ${from.id} was lost`, false));
+        else from.enqueue(call);
+        continue;
+      }
+      let target: Connection | null | undefined;
+      try {
+        target = this.#route(call, from);
+      } catch (error) {
+        this.#fail(call, error);
+        continue;
+      }
+      if (target === null && keepOnFrom) {
+        from.enqueue(call);
+        continue;
+      }
+      const placed = this.#place(call, from, true);
+      if (placed === undefined) continue;
+      moved.set(placed, (moved.get(placed) ?? 0) + 1);
+    }
+    if (moved.size === 0) return;
+    const now = this.#host.now();
+    const fromSnapshot = from.snapshot(now);
+    for (const [to, count] of moved) {
+      this.#rerouted += count;
+      this.dispatchEvent(new RerouteEvent(count, fromSnapshot, to === null ? null : to.snapshot(now)));
+    }
+  }
+
+  #onLost(conn: Connection, code: number, reason: string, wasOpen: boolean): void {
+    if (conn.removed || this.#state === "closed") return;
+    const o = this.#options;
+    const now = this.#host.now();
+    clearTimeout(conn.ttlTimer);
+    clearTimeout(conn.drainTimer);
+    conn.ttlTimer = conn.drainTimer = undefined;
+    let reconnect = false;
+    if (!conn.expired && conn.state !== "draining") {
+      if (wasOpen && conn.openedAt > 0 && o.reconnect !== false && now - conn.openedAt >= o.reconnect.resetAfter) conn.attempt = 0;
+      conn.attempt++;
+      reconnect = o.reconnect !== false && conn.attempt <= o.reconnect.maxAttempts && (!wasOpen || o.revive);
+    }
+    const inFlight = conn.takeInFlight();
+    const queued = conn.takeQueued();
+    if (reconnect) conn.backoff();
+    else this.#remove(conn);
+    const cause = `socket ${conn.id} closed (code ${code}: ${reason})`;
+    // Sent calls first: they are the oldest.
+    const retry: PendingCall[] = [];
+    for (const call of inFlight) {
+      call.where = NOWHERE;
+      call.conn = undefined;
+      if (call.pin === undefined && call.idempotent) retry.push(call);
+      else {
+        this.#fail(
+          call,
+          new ConnectionLostError(
+            `call ${call.seq} ("${call.method}") was sent but ${cause} before the reply; ${call.pin === undefined ? "not re-sent: it is not idempotent" : "not re-sent: it is pinned to that socket"}`,
+            true,
+          ),
+        );
+      }
+    }
+    for (const call of retry) {
+      this.#retried++;
+      let target: Connection | null | undefined;
+      try {
+        target = this.#route(call, conn);
+      } catch (error) {
+        this.#fail(call, error);
+        continue;
+      }
+      if (target === null && reconnect) conn.enqueue(call);
+      else this.#place(call, conn, true);
+    }
+    this.#moveQueued(conn, queued, reconnect, true);
+    const snapshot = conn.snapshot(now);
+    if (wasOpen || !reconnect) this.dispatchEvent(new ConnectionEvent("close", snapshot, { code, reason }));
+    if (reconnect && o.reconnect !== false) {
+      const delay = backoffDelay(conn.attempt, o.reconnect);
+      this.#reconnects++;
+      conn.backoffTimer = setTimeout(() => {
+        conn.backoffTimer = undefined;
+        if (!conn.removed && this.#state !== "closed") conn.connect();
+      }, delay);
+      this.dispatchEvent(new ConnectionEvent("reconnect", snapshot, { reason, attempt: conn.attempt, delay }));
+    }
+    this.#afterSlotsChanged();
+    this.#checkIdle();
+  }
+
+  /** Takes a socket out of the pool for good (its socket is already gone or closing). */
+  #remove(conn: Connection): void {
+    conn.removed = true;
+    conn.state = "closed";
+    clearTimeout(conn.ttlTimer);
+    clearTimeout(conn.drainTimer);
+    clearTimeout(conn.backoffTimer);
+    conn.ttlTimer = conn.drainTimer = conn.backoffTimer = undefined;
+    const i = this.#slots.indexOf(conn);
+    if (i >= 0) this.#slots.splice(i, 1);
+    for (const [key, c] of this.#keys) if (c === conn) this.#keys.delete(key);
+  }
+
+  /** When the last socket is gone, nothing that waits can ever be sent. */
+  #afterSlotsChanged(): void {
+    if (this.#slots.length > 0) return;
+    const error = (): NoConnectionError => new NoConnectionError(`no socket left: all ${this.#options.size} were dropped (reconnect attempts spent or revive: false)`);
+    for (const call of this.#poolQueue.drain()) if (call.where === POOL_QUEUE) this.#fail(call, error());
+    this.#poolQueued = 0;
+    const waiters = this.#slotWaiters;
+    this.#slotWaiters = [];
+    for (const w of waiters) w.reject(error());
+  }
+
+  #expire(conn: Connection): void {
+    conn.ttlTimer = undefined;
+    if (conn.state !== "open" || conn.expired) return;
+    conn.expired = true;
+    this.#expired++;
+    this.dispatchEvent(new ConnectionEvent("expire", conn.snapshot(this.#host.now())));
+    if (this.#options.revive && this.#state === "open") {
+      // Make before break: the replacement opens first; this socket keeps
+      // serving until then (or until connectTimeout, if the server is slow).
+      const replacement = this.#newSlot(conn.index);
+      conn.replacement = replacement;
+      this.#slots.push(replacement);
+      replacement.connect();
+      conn.drainTimer = setTimeout(() => this.#startDrain(conn), this.#options.connectTimeout);
+    } else {
+      this.#startDrain(conn);
+    }
+  }
+
+  #startDrain(conn: Connection): void {
+    clearTimeout(conn.drainTimer);
+    conn.drainTimer = undefined;
+    if (conn.state !== "open") return;
+    conn.state = "draining";
+    this.#moveQueued(conn, conn.takeQueued(), false);
+    if (conn.inFlight === 0 && conn.queued === 0) {
+      this.#retire(conn);
+      return;
+    }
+    conn.drainTimer = setTimeout(() => {
+      conn.drainTimer = undefined;
+      conn.kill(`drain timeout: ${conn.inFlight} calls still in flight after ${this.#options.drainTimeout} ms`);
+    }, this.#options.drainTimeout);
+  }
+
+  /** A drained socket closes with 1000 and leaves the pool. */
+  #retire(conn: Connection): void {
+    if (conn.removed) return;
+    this.#remove(conn);
+    const snapshot = conn.snapshot(this.#host.now());
+    void conn.close(1000, "expired", 2_000).then(() => {
+      this.dispatchEvent(new ConnectionEvent("close", { ...snapshot, state: "closed" }, { code: 1000, reason: "expired" }));
+    });
+    this.#afterSlotsChanged();
+  }
+
+  // ---------------------------------------------------------------- observing
+
+  /** A fresh snapshot of the pool's numbers (see the README for each field). */
+  stats(): PoolStats {
+    let open = 0;
+    let connecting = 0;
+    let draining = 0;
+    let available = 0;
+    let inUse = 0;
+    const max = this.#options.maxInFlight;
+    for (const c of this.#slots) {
+      if (c.state === "open") {
+        open++;
+        if (c.inFlight < max) available++;
+        if (c.inFlight > 0) inUse++;
+      } else if (c.state === "connecting") connecting++;
+      else if (c.state === "draining") draining++;
+    }
+    return {
+      connections: { total: this.#slots.length, open, connecting, draining },
+      available,
+      inUse,
+      calls: {
+        inFlight: this.#counters.inFlight,
+        queued: this.#counters.queued,
+        succeeded: this.#succeeded,
+        failed: this.#failed,
+        timedOut: this.#timedOut,
+        rerouted: this.#rerouted,
+        retried: this.#retried,
+      },
+      reconnects: this.#reconnects,
+      expired: this.#expired,
+      protocolErrors: this.#protocolErrors,
+      latency: this.#latency.snapshot(),
+    };
+  }
+
+  /** One fresh snapshot per socket, in slot order. */
+  connections(): ConnectionSnapshot[] {
+    const now = this.#host.now();
+    return this.#slots.map((c) => c.snapshot(now));
+  }
+
+  /** The options in force, after defaults. */
+  get options(): Readonly<ResolvedOptions> {
+    return this.#options;
+  }
+
+  /** `"open"`, `"closing"` (close() waits for calls) or `"closed"`. */
+  get state(): "open" | "closing" | "closed" {
+    return this.#state;
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /**
+   * Graceful close: refuses new calls with `PoolClosedError`, lets calls in
+   * flight and queued finish for up to `timeout` ms (default: the pool's call
+   * timeout), rejects what is left with `PoolClosedError`, and closes every
+   * socket with code 1000. Idempotent.
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    if (this.#closePromise !== undefined) return this.#closePromise;
+    if (options.timeout !== undefined && (typeof options.timeout !== "number" || !(options.timeout >= 0))) {
+      return Promise.reject(new InvalidConfigError("timeout", `Expected \`timeout\` to be a number of ms from 0 and up, got ${String(options.timeout)}`));
+    }
+    if (this.#state === "open") this.#state = "closing";
+    const waitMs = Math.min(options.timeout ?? this.#options.timeout, MAX_DELAY);
+    this.#closePromise = (async () => {
+      if (this.#shutdownPromise === undefined && (this.#counters.inFlight > 0 || this.#counters.queued > 0)) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            this.#idleWaiter = undefined;
+            resolve();
+          }, waitMs);
+          this.#idleWaiter = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      await this.#shutdown(undefined, `closed after waiting ${waitMs} ms`);
+    })();
+    return this.#closePromise;
+  }
+
+  /** Immediate close: rejects every call with `PoolClosedError` (its `cause` is `reason`) and closes every socket with 1000. Idempotent. */
+  destroy(reason?: unknown): Promise<void> {
+    if (this.#idleWaiter !== undefined) {
+      const w = this.#idleWaiter;
+      this.#idleWaiter = undefined;
+      // The close() in progress proceeds to shutdown; destroy's reason wins.
+      void this.#shutdown(reason, "destroyed");
+      w();
+    }
+    return this.#shutdown(reason, "destroyed");
+  }
+
+  /** `await using pool = new Pool(…)` closes it gracefully. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #shutdown(cause: unknown, how: string): Promise<void> {
+    if (this.#shutdownPromise !== undefined) return this.#shutdownPromise;
+    this.#state = "closed";
+    const error = (call: PendingCall): PoolClosedError =>
+      new PoolClosedError(`call ${call.seq} ("${call.method}") rejected: the pool was ${how} while it was ${this.#where(call)}`, cause === undefined ? undefined : { cause });
+    for (const call of this.#poolQueue.drain()) if (call.where === POOL_QUEUE) this.#fail(call, error(call));
+    const slots = this.#slots;
+    for (const conn of slots) {
+      conn.removed = true; // no pumping, no reconnect from here on
+      const queued = conn.takeQueued();
+      const inFlight = conn.takeInFlight();
+      for (const call of queued) this.#failDetached(call, error(call));
+      for (const call of inFlight) this.#failDetached(call, error(call));
+    }
+    const waiters = this.#slotWaiters;
+    this.#slotWaiters = [];
+    for (const w of waiters) w.reject(new PoolClosedError(`the pool was ${how}`, cause === undefined ? undefined : { cause }));
+    this.#unwake();
+    const now = this.#host.now();
+    this.#shutdownPromise = Promise.all(
+      slots.map(async (conn) => {
+        clearTimeout(conn.ttlTimer);
+        clearTimeout(conn.drainTimer);
+        clearTimeout(conn.backoffTimer);
+        const wasOpen = conn.state === "open" || conn.state === "draining";
+        const snapshot = conn.snapshot(now);
+        await conn.close(1000, "pool closed", 1_000);
+        if (wasOpen) this.dispatchEvent(new ConnectionEvent("close", { ...snapshot, state: "closed" }, { code: 1000, reason: "pool closed" }));
+      }),
+    ).then(() => {
+      this.#slots = [];
+      this.#keys.clear();
+      this.dispatchEvent(new PoolEvent("shutdown"));
+    });
+    return this.#shutdownPromise;
+  }
+}
+
+/** Smooth weighted round-robin: which endpoint each of `size` slots uses. */
+function spreadByWeight(endpoints: readonly Endpoint[], size: number): Endpoint[] {
+  const weights = endpoints.map((e) => e.weight ?? 1);
+  const total = weights.reduce((a, b) => a + b, 0);
+  const current = weights.map(() => 0);
+  const plan: Endpoint[] = [];
+  for (let n = 0; n < Math.max(size, endpoints.length); n++) {
+    let best = 0;
+    for (let i = 0; i < endpoints.length; i++) {
+      current[i]! += weights[i]!;
+      if (current[i]! > current[best]!) best = i;
+    }
+    current[best]! -= total;
+    plan.push(endpoints[best]!);
+  }
+  return plan;
+}
+
+export { CODE_ABANDONED };
