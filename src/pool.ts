@@ -994,10 +994,13 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const slots = this.#slots;
     for (const conn of slots) {
       conn.removed = true; // no pumping, no reconnect from here on
-      const queued = conn.takeQueued();
-      const inFlight = conn.takeInFlight();
-      for (const call of queued) this.#failDetached(call, error(call));
-      for (const call of inFlight) this.#failDetached(call, error(call));
+      // Messages first, while the counts they quote are still true.
+      const queued = [...conn.queue].filter((c) => c.where === CONN_QUEUE && c.conn === conn).map((c) => [c, error(c)] as const);
+      const inFlight = [...new Set(conn.inflight.values())].map((c) => [c, error(c)] as const);
+      conn.takeQueued();
+      conn.takeInFlight();
+      for (const [call, e] of queued) this.#failDetached(call, e);
+      for (const [call, e] of inFlight) this.#failDetached(call, e);
     }
     const waiters = this.#slotWaiters;
     this.#slotWaiters = [];
