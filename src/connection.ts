@@ -158,8 +158,8 @@ export class Connection implements ConnectionInfo {
     this.socket = socket;
     socket.binaryType = "arraybuffer";
     socket.onopen = () => this.#onOpen();
-    socket.onmessage = (event) => this.#onMessage(event.data as FrameData);
-    socket.onclose = (event) => this.#onClose(event.code, event.reason);
+    socket.onmessage = (event: { data: unknown }) => this.#onMessage(event.data as FrameData);
+    socket.onclose = (event: { code: number; reason: string }) => this.#onClose(event.code, event.reason);
     // An error is always followed by a close event; the close decides.
     socket.onerror = () => {};
   }

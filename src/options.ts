@@ -15,17 +15,25 @@ export interface WebSocketConstructor {
   new (url: string, protocols?: string | string[]): WebSocketLike;
 }
 
-/** The part of the WebSocket interface muxpool uses. */
+/**
+ * The part of the WebSocket interface muxpool uses. Handler parameters are
+ * `any` on purpose: the DOM's, Deno's and `ws`'s WebSocket classes each type
+ * their events differently, and all of them must be accepted as they are.
+ */
 export interface WebSocketLike {
   readonly readyState: number;
   binaryType: string;
   readonly bufferedAmount: number;
   send(data: string | ArrayBuffer | Uint8Array): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onclose: ((event: { code: number; reason: string; wasClean?: boolean }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onopen: ((event: any) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onclose: ((event: any) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onerror: ((event: any) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onmessage: ((event: any) => void) | null;
 }
 
 /** One endpoint of a pool spread over several servers. */

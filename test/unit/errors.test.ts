@@ -27,7 +27,8 @@ describe("errors", () => {
   });
 
   it("instanceof holds across two loaded copies of the library", async () => {
-    const copy = (await import("../../src/errors.ts?second-copy")) as typeof errors;
+    const path = "../../src/errors.ts?second-copy";
+    const copy = (await import(/* @vite-ignore */ path)) as typeof errors;
     expect(copy.TimeoutError).not.toBe(errors.TimeoutError);
     const foreign = new copy.TimeoutError("from the other copy");
     expect(foreign).toBeInstanceOf(errors.TimeoutError);

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { InvalidConfigError } from "../../src/errors.ts";
-import { resolveOptions, validateUrl } from "../../src/options.ts";
+import WS from "ws";
+import { resolveOptions, validateUrl, type WebSocketConstructor } from "../../src/options.ts";
+
+// Compile-time checks (tsc runs on the tests): the WebSocket classes users
+// really pass are accepted by the option's type as they are.
+export const acceptsWs: WebSocketConstructor = WS;
+export const acceptsDom: WebSocketConstructor = globalThis.WebSocket;
 
 function configError(fn: () => unknown): InvalidConfigError {
   try {
