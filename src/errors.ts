@@ -19,6 +19,21 @@ export type ErrorCode =
   | "ERR_REMOTE"
   | "ERR_PROTOCOL";
 
+/**
+ * Class names by code. `new.target.name` is mangled in the minified CDN
+ * bundle (it would read e.g. "C"), so muxpool's own classes name themselves.
+ */
+const NAMES: Record<ErrorCode, string> = {
+  ERR_INVALID_CONFIG: "InvalidConfigError",
+  ERR_TIMEOUT: "TimeoutError",
+  ERR_POOL_EXHAUSTED: "PoolExhaustedError",
+  ERR_POOL_CLOSED: "PoolClosedError",
+  ERR_NO_CONNECTION: "NoConnectionError",
+  ERR_CONNECTION_LOST: "ConnectionLostError",
+  ERR_REMOTE: "RemoteError",
+  ERR_PROTOCOL: "ProtocolError",
+};
+
 function brandCheck(instance: unknown, code: ErrorCode | undefined): boolean {
   if (typeof instance !== "object" || instance === null) return false;
   const brand = (instance as Record<symbol, unknown>)[BRAND];
@@ -34,7 +49,8 @@ export class MuxPoolError extends Error {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.name = new.target.name;
+    // A user's subclass (no own static CODE) keeps its own name.
+    this.name = new.target === MuxPoolError ? "MuxPoolError" : Object.hasOwn(new.target, "CODE") ? NAMES[code] : new.target.name;
     Object.defineProperty(this, BRAND, { value: code, enumerable: false });
   }
 

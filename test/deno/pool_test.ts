@@ -1,0 +1,303 @@
+/**
+ * muxpool in Deno, for real: a `Deno.serve` + `Deno.upgradeWebSocket` JSON-RPC
+ * server on 127.0.0.1 (port 0) and a Pool from the TypeScript source using
+ * Deno's own WebSocket. Deno's resource and op sanitizers are ON for every
+ * test, so a timer or socket the pool leaves behind after `close()` fails it.
+ * (Since Deno 2.8 they are off by default: `test()` below turns them on per
+ * test, which no CLI flag or config can override.)
+ *
+ * Run: deno test --allow-net test/deno/
+ */
+import { PoolClosedError, RemoteError, TimeoutError } from "../../src/mod.ts";
+import { Pool } from "../../src/mod.ts";
+
+function assert(cond: unknown, message: string): asserts cond {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
+}
+
+function assertEquals(actual: unknown, expected: unknown, message: string): void {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`assertion failed: ${message}: expected ${e}, got ${a}`);
+}
+
+async function assertRejects(promise: Promise<unknown>, check: (error: unknown) => boolean, message: string): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    if (!check(error)) throw new Error(`assertion failed: ${message}: wrong error ${String(error)}`);
+    return error;
+  }
+  throw new Error(`assertion failed: ${message}: the promise resolved`);
+}
+
+/** Polls `cond` every 5 ms until it holds, or throws after `ms`. */
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** `Deno.test` with the op, resource and exit sanitizers explicitly on. */
+function test(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, fn, sanitizeOps: true, sanitizeResources: true, sanitizeExit: true });
+}
+
+interface RpcRequest {
+  jsonrpc: "2.0";
+  id?: string | number;
+  method: string;
+  params?: unknown;
+}
+
+interface TestServer {
+  url: string;
+  /** Sockets currently open on the server side. */
+  readonly sockets: Set<WebSocket>;
+  /** Requests (with an id) received so far. */
+  requests: number;
+  accepted: number;
+  /** Closes every server-side socket (code 1012) and waits until they are closed. */
+  killAll(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A JSON-RPC 2.0 server: echo, add, fail, sleep; everything else is -32601. */
+function startServer(): Promise<TestServer> {
+  const sockets = new Set<WebSocket>();
+  const closed = new Map<WebSocket, Promise<void>>();
+  const timers = new Set<{ id: ReturnType<typeof setTimeout> | undefined; done: () => void }>();
+
+  const reply = (ws: WebSocket, message: unknown): void => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  };
+
+  const handle = (ws: WebSocket, req: RpcRequest): void => {
+    if (req.id === undefined) return;
+    const id = req.id;
+    const params = Array.isArray(req.params) ? req.params : [];
+    switch (req.method) {
+      case "echo":
+        return reply(ws, { jsonrpc: "2.0", id, result: params[0] ?? null });
+      case "add":
+        if (typeof params[0] !== "number" || typeof params[1] !== "number") {
+          return reply(ws, { jsonrpc: "2.0", id, error: { code: -32602, message: "add expects two numbers" } });
+        }
+        return reply(ws, { jsonrpc: "2.0", id, result: params[0] + params[1] });
+      case "fail":
+        return reply(ws, { jsonrpc: "2.0", id, error: { code: params[0] ?? 1234, message: params[1] ?? "requested failure", data: { from: "deno" } } });
+      case "sleep": {
+        const ms = typeof params[0] === "number" ? params[0] : 0;
+        const t = {
+          id: undefined as ReturnType<typeof setTimeout> | undefined,
+          done: () => {
+            timers.delete(t);
+            reply(ws, { jsonrpc: "2.0", id, result: ms });
+          },
+        };
+        t.id = setTimeout(t.done, ms);
+        timers.add(t);
+        return;
+      }
+      default:
+        return reply(ws, { jsonrpc: "2.0", id, error: { code: -32601, message: `Method not found: ${req.method}` } });
+    }
+  };
+
+  const state: TestServer = {
+    url: "",
+    sockets,
+    requests: 0,
+    accepted: 0,
+    async killAll() {
+      const waits = [...sockets].map((ws) => {
+        ws.close(1012, "killed by test");
+        return closed.get(ws);
+      });
+      await Promise.all(waits);
+    },
+    async close() {
+      for (const t of timers) clearTimeout(t.id);
+      timers.clear();
+      await state.killAll();
+      await server.shutdown();
+    },
+  };
+
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
+    if (req.headers.get("upgrade") !== "websocket") return new Response("websocket only", { status: 426 });
+    const { socket: ws, response } = Deno.upgradeWebSocket(req);
+    state.accepted++;
+    sockets.add(ws);
+    closed.set(
+      ws,
+      new Promise<void>((resolve) => {
+        ws.onclose = () => {
+          sockets.delete(ws);
+          closed.delete(ws);
+          resolve();
+        };
+      }),
+    );
+    ws.onerror = () => {};
+    ws.onmessage = (event) => {
+      const data = JSON.parse(String(event.data)) as RpcRequest | RpcRequest[];
+      for (const req of Array.isArray(data) ? data : [data]) {
+        if (req.id !== undefined) state.requests++;
+        handle(ws, req);
+      }
+    };
+    return response;
+  });
+  state.url = `ws://127.0.0.1:${server.addr.port}/rpc`;
+  return Promise.resolve(state);
+}
+
+test("uses Deno's own WebSocket (no WebSocket option, nothing from npm)", async () => {
+  assert(typeof WebSocket === "function", "Deno has a global WebSocket");
+  const server = await startServer();
+  const pool = new Pool(server.url, { size: 2 });
+  try {
+    await pool.ready();
+    assertEquals(await pool.call("echo", ["deno"]), "deno", "echo over Deno's WebSocket");
+    assertEquals(server.accepted, 2, "one server socket per pool slot");
+  } finally {
+    await pool.close();
+    await server.close();
+  }
+});
+
+test("1,000 concurrent calls over 4 sockets all get their own answer", async () => {
+  const server = await startServer();
+  const pool = new Pool(server.url, { size: 4, timeout: 10_000 });
+  try {
+    const n = 1_000;
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < n; i++) {
+      calls.push(i % 2 === 0 ? pool.call("add", [i, i * 3]) : pool.call("echo", [{ i, s: `v${i}` }]));
+    }
+    const results = await Promise.all(calls);
+    for (let i = 0; i < n; i++) {
+      if (i % 2 === 0) assertEquals(results[i], i * 4, `add #${i}`);
+      else assertEquals(results[i], { i, s: `v${i}` }, `echo #${i}`);
+    }
+    assertEquals(server.requests, n, "the server saw each call once");
+    const stats = pool.stats();
+    assertEquals(stats.calls.succeeded, n, "succeeded");
+    assertEquals(stats.calls.failed, 0, "failed");
+    assertEquals(stats.connections.total, 4, "sockets");
+    // Calls were spread over more than one socket.
+    const used = pool.connections().filter((c) => c.sent > 0).length;
+    assert(used > 1, `calls spread over several sockets (used ${used})`);
+  } finally {
+    await pool.close();
+    await server.close();
+  }
+});
+
+test("server-side socket close: the pool reconnects and later calls succeed", async () => {
+  const server = await startServer();
+  const pool = new Pool(server.url, { size: 3, timeout: 5_000, connectTimeout: 2_000, reconnect: { initialDelay: 10, maxDelay: 50 } });
+  try {
+    await until(() => pool.stats().connections.open === 3, 3_000, "3 open sockets");
+    assertEquals(await pool.call("add", [1, 2]), 3, "before the kill");
+
+    // An idempotent call in flight when its socket dies is re-sent on a new one.
+    const slow = pool.call("sleep", [30], { idempotent: true });
+    await until(() => server.requests === 2, 2_000, "the sleep call to reach the server");
+    await server.killAll();
+    assertEquals(server.sockets.size, 0, "every server-side socket closed");
+
+    await until(() => pool.stats().reconnects >= 3 && pool.stats().connections.open === 3, 5_000, "the pool to reconnect all 3 sockets");
+    assertEquals(await slow, 30, "the idempotent call survived the kill");
+    assert(pool.stats().calls.retried >= 1, "the idempotent call was re-sent");
+    assertEquals(server.accepted, 6, "3 first sockets + 3 reconnected");
+
+    const after = await Promise.all(Array.from({ length: 100 }, (_, i) => pool.call("add", [i, 1])));
+    after.forEach((v, i) => assertEquals(v, i + 1, `add after reconnect #${i}`));
+    assertEquals(pool.stats().calls.failed, 0, "no call failed");
+  } finally {
+    await pool.close();
+    await server.close();
+  }
+});
+
+test("errors: RemoteError carries the server's code; timeouts are TimeoutError", async () => {
+  const server = await startServer();
+  const pool = new Pool(server.url, { size: 1, timeout: 5_000 });
+  try {
+    const remote = await assertRejects(pool.call("fail", [4242, "nope"]), (e) => e instanceof RemoteError, "fail → RemoteError");
+    assertEquals((remote as RemoteError).remoteCode, 4242, "remoteCode");
+    assertEquals((remote as RemoteError).data, { from: "deno" }, "error data");
+    assert((remote as RemoteError).message.includes("nope"), "message carries the server's message");
+
+    const missing = await assertRejects(pool.call("noSuchMethod"), (e) => e instanceof RemoteError, "unknown method → RemoteError");
+    assertEquals((missing as RemoteError).remoteCode, -32601, "method not found code");
+
+    await assertRejects(pool.call("sleep", [300], { timeout: 40 }), (e) => e instanceof TimeoutError, "slow call → TimeoutError");
+
+    // The socket is still good after errors.
+    assertEquals(await pool.call("add", [20, 22]), 42, "call after errors");
+    const s = pool.stats();
+    assertEquals(s.calls.failed, 3, "failed counts the 3 rejected calls");
+    assertEquals(s.calls.timedOut, 1, "timedOut");
+    assertEquals(s.calls.succeeded, 1, "succeeded");
+  } finally {
+    await pool.close();
+    await server.close();
+  }
+});
+
+test("stats() counts add up", async () => {
+  const server = await startServer();
+  const pool = new Pool(server.url, { size: 3, timeout: 5_000 });
+  try {
+    await until(() => pool.stats().connections.open === 3, 3_000, "3 open sockets");
+    const ok = 250;
+    const bad = 50;
+    const settled = await Promise.allSettled([
+      ...Array.from({ length: ok }, (_, i) => pool.call("echo", [i])),
+      ...Array.from({ length: bad }, (_, i) => pool.call("fail", [1000 + i])),
+    ]);
+    assertEquals(settled.filter((r) => r.status === "fulfilled").length, ok, "fulfilled");
+    assertEquals(settled.filter((r) => r.status === "rejected").length, bad, "rejected");
+
+    const s = pool.stats();
+    assertEquals(s.calls.succeeded, ok, "succeeded");
+    assertEquals(s.calls.failed, bad, "failed");
+    assertEquals(s.calls.succeeded + s.calls.failed, ok + bad, "succeeded + failed = calls made");
+    assertEquals(s.calls.inFlight, 0, "nothing in flight");
+    assertEquals(s.calls.queued, 0, "nothing queued");
+    assertEquals(s.connections, { total: 3, open: 3, connecting: 0, draining: 0 }, "connections");
+    assertEquals(s.available, 3, "all sockets available");
+    assertEquals(s.reconnects, 0, "no reconnects");
+    const conns = pool.connections();
+    const sent = conns.reduce((a, c) => a + c.sent, 0);
+    const received = conns.reduce((a, c) => a + c.received, 0);
+    assertEquals(sent, ok + bad, "frames sent across sockets = calls");
+    assertEquals(received, ok + bad, "frames received across sockets = replies");
+    assert(s.latency.p50 >= 0 && s.latency.p99 >= s.latency.p50 && s.latency.max >= s.latency.p99, "latency percentiles are ordered");
+  } finally {
+    await pool.close();
+    await server.close();
+  }
+});
+
+test("close(): waits for calls in flight, then refuses new ones; nothing leaks", async () => {
+  const server = await startServer();
+  const pool = new Pool(server.url, { size: 2, timeout: 5_000, reconnect: { initialDelay: 10, maxDelay: 50 } });
+  await pool.ready();
+  const inFlight = pool.call("sleep", [40]);
+  const closing = pool.close();
+  assertEquals(pool.state, "closing", "state while closing");
+  await assertRejects(pool.call("echo", [1]), (e) => e instanceof PoolClosedError, "a call after close() → PoolClosedError");
+  assertEquals(await inFlight, 40, "the call in flight finished");
+  await closing;
+  assertEquals(pool.state, "closed", "state after close");
+  await until(() => server.sockets.size === 0, 2_000, "the server to see every socket closed");
+  assertEquals(pool.stats().connections.total, 0, "no socket left in the pool");
+  await server.close();
+  // The sanitizers now check that no timer, socket or pending op is left.
+});

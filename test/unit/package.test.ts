@@ -1,0 +1,280 @@
+/**
+ * Packaging consistency: package.json ↔ deno.json, the built files the
+ * exports point at, the CDN bundle (self-contained, no Node built-ins, gzip
+ * under budget), declarations, and the npm Node entry (no side effects on
+ * import; works on Node 20 with no global WebSocket).
+ *
+ * Needs dist/: `npm test` builds first; run alone, this file builds if dist/ is missing.
+ */
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRpcServer, type RpcServer } from "../../demo/server.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const at = (...p: string[]): string => join(root, ...p);
+const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync(at(p), "utf8")) as Record<string, unknown>;
+
+/** The CDN bundle's gzip budget (issue 4): 8 KB. */
+const GZIP_BUDGET = 8 * 1024;
+
+type Conditions = Record<string, string>;
+const pkg = readJson("package.json") as {
+  name: string;
+  version: string;
+  type?: string;
+  sideEffects?: boolean;
+  main?: string;
+  types?: string;
+  files?: string[];
+  exports: Record<string, string | Conditions>;
+  dependencies?: Record<string, string>;
+};
+const deno = readJson("deno.json") as { name: string; version: string; license?: string; exports: string | Record<string, string> };
+const denoExports = typeof deno.exports === "string" ? { ".": deno.exports } : deno.exports;
+const hasDashboard = existsSync(at("src", "dashboard", "mod.ts"));
+
+/** Specifiers of every static import/export-from and dynamic import() in `code`. */
+function importSpecifiers(code: string): string[] {
+  const out: string[] = [];
+  const patterns = [
+    /\bimport\s*(?:[\w$*{}\s,]+?\s*from\s*)?["']([^"']+)["']/g, // import x from "y" / import "y"
+    /\bexport\s*(?:\*|\{[^}]*\})\s*(?:as\s+[\w$]+\s*)?from\s*["']([^"']+)["']/g, // export … from "y"
+    /\bimport\s*\(\s*["']([^"']+)["']\s*\)/g, // import("y")
+  ];
+  for (const re of patterns) for (const m of code.matchAll(re)) out.push(m[1]!);
+  return out;
+}
+/** `code` without its comments (doc examples mention `import … from "muxpool"`). */
+const stripComments = (code: string): string => code.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
+const isBare = (s: string): boolean => !/^(\.{0,2}\/|https?:\/\/)/.test(s);
+
+/** Runs an ESM snippet in a fresh Node, without blocking this process (whose servers must answer it). */
+function runNode(script: string, env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["--input-type=module", "-e", script], { cwd: root, encoding: "utf8", timeout: 20_000, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+      resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(() => {
+  const need = ["index.js", "index.d.ts", "muxpool.js", "muxpool.js.map"];
+  if (need.some((f) => !existsSync(at("dist", f)))) {
+    execFileSync(process.execPath, [at("scripts", "build.mjs")], { cwd: root, stdio: "pipe" });
+  }
+}, 60_000);
+
+describe("package.json", () => {
+  it("is ESM, side-effect free, with a version and the files it publishes", () => {
+    expect(pkg.name).toBe("muxpool");
+    expect(pkg.type).toBe("module");
+    expect(pkg.sideEffects).toBe(false);
+    expect(pkg.version).toMatch(/^\d+\.\d+\.\d+(-[\w.]+)?$/);
+    expect(pkg.files).toContain("dist");
+    expect(pkg.main).toBe("./dist/index.js");
+    expect(pkg.types).toBe("./dist/index.d.ts");
+  });
+
+  it("lists `types` first in every export, and the browser condition before default", () => {
+    for (const [key, target] of Object.entries(pkg.exports)) {
+      if (key === "./package.json") continue;
+      expect(typeof target, key).toBe("object");
+      const conditions = Object.keys(target as Conditions);
+      expect(conditions[0], key).toBe("types");
+      expect(conditions.at(-1), key).toBe("default");
+    }
+    expect(pkg.exports["."]).toEqual({ types: "./dist/index.d.ts", browser: "./dist/muxpool.js", default: "./dist/index.js" });
+    expect(pkg.exports["./dashboard"]).toEqual({ types: "./dist/dashboard.d.ts", default: "./dist/dashboard.js" });
+  });
+
+  it("every file an export points at is built", () => {
+    for (const [key, target] of Object.entries(pkg.exports)) {
+      const files = typeof target === "string" ? [target] : Object.values(target);
+      for (const file of files) {
+        if (key === "./dashboard" && !hasDashboard) continue;
+        expect(existsSync(at(file)), `${key} → ${file}`).toBe(true);
+      }
+    }
+  });
+});
+
+describe("deno.json agrees with package.json", () => {
+  it("same version, a scoped name and a license", () => {
+    expect(deno.version).toBe(pkg.version);
+    expect(deno.name).toMatch(/^@[a-z0-9-]+\/muxpool$/);
+    expect(deno.license).toBe("MIT");
+  });
+
+  it("exports the same entry points, pointing at the TypeScript source", () => {
+    const npmKeys = Object.keys(pkg.exports).filter((k) => k !== "./package.json" && (k !== "./dashboard" || hasDashboard));
+    expect(Object.keys(denoExports).sort()).toEqual(npmKeys.sort());
+    expect(denoExports["."]).toBe("./src/mod.ts");
+    if (hasDashboard) expect(denoExports["./dashboard"]).toBe("./src/dashboard/mod.ts");
+    for (const file of Object.values(denoExports)) expect(existsSync(at(file)), file).toBe(true);
+  });
+
+  it("the Deno module graph never reaches the Node-only file or npm", () => {
+    // src/websocket.node.ts (isomorphic-ws) is for the npm Node build only.
+    for (const file of readdirSync(at("src"), { recursive: true }) as string[]) {
+      if (!file.endsWith(".ts") || file === "websocket.node.ts") continue;
+      const code = stripComments(readFileSync(at("src", file), "utf8"));
+      for (const spec of importSpecifiers(code)) {
+        expect(isBare(spec), `${file} imports "${spec}"`).toBe(false);
+        expect(spec, `${file}`).not.toMatch(/websocket\.node/);
+      }
+    }
+  });
+});
+
+describe("dist/muxpool.js (the CDN bundle)", () => {
+  const read = (): string => readFileSync(at("dist", "muxpool.js"), "utf8");
+
+  it("has no bare imports: nothing left to resolve", () => {
+    const code = read();
+    expect(importSpecifiers(code).filter(isBare)).toEqual([]);
+    expect(code).not.toMatch(/isomorphic-ws|from\s*["']ws["']/);
+    // The import scanner itself does see a bare import.
+    expect(importSpecifiers('import{a as b}from"ws";export*from"x"').filter(isBare)).toEqual(["ws", "x"]);
+  });
+
+  it("has no Node built-ins", () => {
+    const code = read();
+    expect(code).not.toMatch(/["']node:/);
+    expect(code).not.toMatch(/\brequire\s*\(/);
+    expect(code).not.toMatch(/\bprocess\./);
+    expect(code).not.toMatch(/\b(Buffer|__dirname|__filename)\b/);
+  });
+
+  it("is minified ESM with its source map", () => {
+    const code = read();
+    expect(code).toMatch(/\bexport\s*\{[^}]*\bPool\b/);
+    expect(code.split("\n").length).toBeLessThan(10);
+    expect(code.trimEnd()).toMatch(/\/\/# sourceMappingURL=muxpool\.js\.map$/);
+    const map = JSON.parse(readFileSync(at("dist", "muxpool.js.map"), "utf8")) as { sources: string[] };
+    expect(map.sources.some((s) => s.endsWith("src/pool.ts"))).toBe(true);
+  });
+
+  it(`gzips under the ${GZIP_BUDGET / 1024} KB budget`, () => {
+    const gzip = gzipSync(readFileSync(at("dist", "muxpool.js")), { level: 9 }).length;
+    expect(gzip, `dist/muxpool.js is ${gzip} bytes gzipped`).toBeLessThan(GZIP_BUDGET);
+  });
+
+  it("the dashboard's CDN file has no bare imports either", () => {
+    expect(hasDashboard, "package.json exports ./dashboard: src/dashboard/mod.ts must exist").toBe(true);
+    const code = readFileSync(at("dist", "muxpool-dashboard.js"), "utf8");
+    expect(importSpecifiers(code).filter(isBare)).toEqual([]);
+    expect(code).not.toMatch(/["']node:|\brequire\s*\(|\bprocess\./);
+  });
+});
+
+describe("dist/index.js (npm, Node)", () => {
+  it("imports only the runtime dependencies it declares", () => {
+    const bare = importSpecifiers(readFileSync(at("dist", "index.js"), "utf8")).filter(isBare);
+    expect(bare).toEqual(["isomorphic-ws"]);
+    for (const dep of bare) expect(pkg.dependencies, dep).toHaveProperty(dep);
+  });
+
+  it("importing it has no side effects: no output, no timers, no handles", async () => {
+    // A fresh Node: compare active resources before and after the import.
+    const script = `
+      const before = process.getActiveResourcesInfo().length;
+      const m = await import(${JSON.stringify(at("dist", "index.js"))});
+      await new Promise((r) => setImmediate(r));
+      const after = process.getActiveResourcesInfo().length;
+      process.stdout.write(JSON.stringify({ before, after, pool: typeof m.Pool, keys: Object.keys(m).length, ws: typeof globalThis.WebSocket }));
+    `;
+    const r = await runNode(script);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { before: number; after: number; pool: string; keys: number };
+    expect(out.pool).toBe("function");
+    expect(out.keys).toBeGreaterThan(10);
+    expect(out.after).toBe(out.before);
+  });
+
+  describe("resolved by package name, on Node's own WebSocket story", () => {
+    let server: RpcServer;
+    beforeAll(async () => {
+      server = await startRpcServer({ port: 0 });
+    });
+    afterAll(async () => {
+      await server.close();
+    });
+
+    it('`import("muxpool")` picks dist/index.js and calls a real server with no WebSocket option', async () => {
+      // Self-reference by name goes through package.json "exports" (default condition in Node).
+      const script = `
+        const m = await import("muxpool");
+        const pool = new m.Pool(process.env.RPC_URL, { size: 2 });
+        const sums = await Promise.all(Array.from({ length: 50 }, (_, i) => pool.call("add", [i, i])));
+        let remote = "";
+        try { await pool.call("fail", [7, "x"]); } catch (e) { remote = e.name + ":" + e.remoteCode + ":" + (e instanceof m.RemoteError); }
+        await pool.close();
+        process.stdout.write(JSON.stringify({ sums, remote, globalWebSocket: typeof globalThis.WebSocket, resolved: import.meta.resolve("muxpool") }));
+      `;
+      const r = await runNode(script, { RPC_URL: server.url });
+      expect(r.stderr).toBe("");
+      expect(r.status).toBe(0);
+      const out = JSON.parse(r.stdout) as { sums: number[]; remote: string; globalWebSocket: string; resolved: string };
+      expect(out.resolved).toMatch(/\/dist\/index\.js$/);
+      expect(out.sums).toEqual(Array.from({ length: 50 }, (_, i) => 2 * i));
+      expect(out.remote).toBe("RemoteError:7:true");
+      // Node 20 has no global WebSocket: the calls above went through `ws` (isomorphic-ws).
+      if (process.versions.node.startsWith("20.")) expect(out.globalWebSocket).toBe("undefined");
+    });
+  });
+});
+
+describe("declarations", () => {
+  it("import the .js files that exist, never .ts", () => {
+    const dir = at("dist", "types");
+    for (const file of readdirSync(dir, { recursive: true }) as string[]) {
+      if (!file.endsWith(".d.ts")) continue;
+      const code = stripComments(readFileSync(join(dir, file), "utf8"));
+      for (const spec of importSpecifiers(code)) {
+        expect(spec, `${file}`).not.toMatch(/\.ts$/);
+        if (spec.startsWith(".")) expect(existsSync(join(dir, file, "..", spec.replace(/\.js$/, ".d.ts"))), `${file} → ${spec}`).toBe(true);
+      }
+    }
+  });
+
+  it("type-check a consumer that imports the package by name (NodeNext)", () => {
+    const dir = at(".tmp", "consumer");
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", lib: ["ES2022", "DOM", "DOM.Iterable", "ESNext.Disposable"], strict: true, noEmit: true, types: [], skipLibCheck: false },
+        files: ["consumer.mts"],
+      }),
+    );
+    writeFileSync(
+      join(dir, "consumer.mts"),
+      [
+        'import { Pool, RemoteError, type PoolStats, type PoolOptions } from "muxpool";',
+        hasDashboard ? 'import { mountDashboard } from "muxpool/dashboard";' : "",
+        'const options: PoolOptions = { size: 2, reconnect: { initialDelay: 10 } };',
+        'const pool: Pool = new Pool("ws://127.0.0.1:1", options);',
+        "const stats: PoolStats = pool.stats();",
+        "const n: number = stats.calls.succeeded;",
+        'const sum: Promise<number> = pool.call<number>("add", [1, 2]);',
+        "const e: RemoteError | undefined = undefined;",
+        hasDashboard ? "void mountDashboard;" : "",
+        "void n; void sum; void e;",
+        '// @ts-expect-error: no such method',
+        "pool.nope();",
+      ].join("\n"),
+    );
+    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+    const r = spawnSync(process.execPath, [tsc, "-p", join(dir, "tsconfig.json")], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  }, 60_000);
+});
