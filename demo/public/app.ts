@@ -1,0 +1,362 @@
+/**
+ * The demo page: a muxpool Pool against the demo JSON-RPC server, the
+ * dashboard widget mounted on it, a load generator, pool settings and the
+ * server's fault controls (over its admin WebSocket).
+ *
+ * Bundled to dist-demo/public/app.js with "muxpool" and "muxpool/dashboard"
+ * left as imports of /dist/muxpool.js and /dist/muxpool-dashboard.js: the
+ * same files a CDN user loads.
+ */
+import { Pool } from "muxpool";
+import { mountDashboard } from "muxpool/dashboard";
+import type { Dashboard } from "muxpool/dashboard";
+
+interface Config {
+  rpcUrl: string;
+  adminUrl: string;
+}
+
+interface Settings {
+  size: number;
+  strategy: "least-pending" | "round-robin" | "random";
+  ttl: number;
+  maxInFlight: number;
+}
+
+interface ServerConnection {
+  id: number;
+  remoteAddress: string;
+  received: number;
+  sent: number;
+  stalled: boolean;
+}
+
+interface AdminState {
+  type: "state";
+  faults: { latency: number; jitter: number; errorRate: number; dropRate: number };
+  connections: ServerConnection[];
+  stats: { requests: number; replies: number; errorsInjected: number; repliesDropped: number; connectionsAccepted: number };
+  refusing: boolean;
+  restarting: boolean;
+}
+
+const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const node = document.getElementById(id);
+  if (node === null) throw new Error(`demo page: #${id} is missing from index.html`);
+  return node as T;
+};
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const fmt = new Intl.NumberFormat("en-US");
+const setText = (node: HTMLElement, text: string): void => {
+  if (node.textContent !== text) node.textContent = text;
+};
+
+const config = (await (await fetch("/config.json", { cache: "no-store" })).json()) as Config;
+
+// ---------------------------------------------------------------- pool + dashboard
+
+const host = byId("dashboard");
+let generation = 0;
+let pool: Pool;
+let dashboard: Dashboard;
+
+function createPool(s: Settings): Pool {
+  return new Pool(config.rpcUrl, {
+    size: s.size,
+    maxInFlight: s.maxInFlight,
+    strategy: s.strategy,
+    ttl: s.ttl,
+    timeout: 10_000,
+    heartbeat: { interval: 2000, timeout: 1000 },
+    reconnect: { initialDelay: 100, maxDelay: 2000 },
+  });
+}
+
+function readSettings(): Settings {
+  return {
+    size: Number(byId<HTMLInputElement>("size").value),
+    strategy: byId<HTMLSelectElement>("strategy").value as Settings["strategy"],
+    ttl: Number(byId<HTMLInputElement>("ttl").value),
+    maxInFlight: Number(byId<HTMLInputElement>("max-in-flight").value),
+  };
+}
+
+function mount(next: Pool): void {
+  generation++;
+  pool = next;
+  dashboard = mountDashboard(next, host, { title: `muxpool · pool ${generation}`, refreshInterval: 200, history: 30 });
+}
+
+mount(createPool(readSettings()));
+
+const hint = byId("pool-hint");
+const hintText = hint.textContent ?? "";
+byId("apply").addEventListener("click", () => {
+  let next: Pool;
+  try {
+    next = createPool(readSettings());
+  } catch (error) {
+    hint.textContent = (error as Error).message;
+    hint.style.color = "#f85149";
+    return;
+  }
+  hint.textContent = hintText;
+  hint.style.color = "";
+  const old = pool;
+  dashboard.unmount();
+  mount(next);
+  // Workers pick up the new pool on their next call; calls on the old one finish first.
+  void old.close({ timeout: 3000 }).catch(() => undefined);
+});
+
+// ---------------------------------------------------------------- load generator
+
+const load = { running: false, gen: 0, ok: 0, failed: 0, idempotentFailed: 0, codes: new Map<string, number>() };
+const concurrency = byId<HTMLInputElement>("concurrency");
+const method = byId<HTMLSelectElement>("method");
+const sleepMs = byId<HTMLInputElement>("sleep-ms");
+const idempotent = byId<HTMLInputElement>("idempotent");
+const callTimeout = byId<HTMLInputElement>("call-timeout");
+const toggle = byId<HTMLButtonElement>("load-toggle");
+
+function paramsFor(name: string, n: number): unknown {
+  switch (name) {
+    case "add":
+      return [n, 1];
+    case "sleep":
+      return [Number(sleepMs.value)];
+    case "incr":
+      return [];
+    default:
+      return [{ n, text: "hello muxpool" }];
+  }
+}
+
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : (error as Error | null)?.name ?? "Error";
+}
+
+/**
+ * One worker: one call at a time, awaited, so at most `concurrency` calls
+ * exist however slow the server is. A worker whose generation is over stops
+ * after its current call.
+ */
+async function worker(gen: number): Promise<void> {
+  let n = 0;
+  while (load.running && load.gen === gen) {
+    const target = pool;
+    const name = method.value;
+    const isIdempotent = idempotent.checked;
+    const timeout = Number(callTimeout.value) >= 1 ? Number(callTimeout.value) : 10_000;
+    const started = performance.now();
+    try {
+      await target.call(name, paramsFor(name, n++), { idempotent: isIdempotent, timeout });
+      load.ok++;
+    } catch (error) {
+      const code = errorCode(error);
+      // Replacing the pool is not a failure of the call.
+      if (!(code === "ERR_POOL_CLOSED" && target !== pool)) {
+        load.failed++;
+        if (isIdempotent) load.idempotentFailed++;
+        load.codes.set(code, (load.codes.get(code) ?? 0) + 1);
+      }
+      // A call that fails at once (no socket, pool full) must not turn into a busy loop.
+      if (performance.now() - started < 20) await sleep(100);
+    }
+  }
+}
+
+function startWorkers(): void {
+  const gen = ++load.gen;
+  const n = Number(concurrency.value);
+  for (let i = 0; i < n; i++) void worker(gen);
+}
+
+toggle.addEventListener("click", () => {
+  load.running = !load.running;
+  toggle.toggleAttribute("data-running", load.running);
+  toggle.textContent = load.running ? "Stop load" : "Start load";
+  if (load.running) startWorkers();
+  else load.gen++;
+});
+concurrency.addEventListener("input", () => {
+  setText(byId("concurrency-out"), concurrency.value);
+  if (load.running) startWorkers();
+});
+method.addEventListener("change", () => {
+  byId("sleep-row").hidden = method.value !== "sleep";
+  if (method.value === "incr") idempotent.checked = false;
+});
+sleepMs.addEventListener("input", () => setText(byId("sleep-out"), sleepMs.value));
+byId("load-clear").addEventListener("click", () => {
+  load.ok = load.failed = load.idempotentFailed = 0;
+  load.codes.clear();
+});
+
+const okOut = byId("load-ok");
+const failedOut = byId("load-failed");
+const idemOut = byId("load-idem-failed");
+const codesOut = byId("load-codes");
+setInterval(() => {
+  setText(okOut, fmt.format(load.ok));
+  setText(failedOut, fmt.format(load.failed));
+  failedOut.classList.toggle("bad", load.failed > 0);
+  setText(idemOut, fmt.format(load.idempotentFailed));
+  idemOut.classList.toggle("bad", load.idempotentFailed > 0);
+  setText(
+    codesOut,
+    [...load.codes]
+      .sort((a, b) => b[1] - a[1])
+      .map(([code, n]) => `${code} ${fmt.format(n)}`)
+      .join(" · "),
+  );
+}, 250);
+
+// ---------------------------------------------------------------- server admin channel
+
+const adminStatus = byId("admin-status");
+let admin: WebSocket | undefined;
+
+function setAdminStatus(state: "connecting" | "open" | "closed"): void {
+  adminStatus.dataset.state = state;
+  setText(adminStatus.querySelector("span")!, state === "open" ? "connected" : state === "closed" ? "offline, retrying" : "connecting");
+}
+
+function connectAdmin(): void {
+  setAdminStatus("connecting");
+  const ws = new WebSocket(config.adminUrl);
+  admin = ws;
+  ws.onopen = () => setAdminStatus("open");
+  ws.onmessage = (event) => {
+    try {
+      const state = JSON.parse(String(event.data)) as AdminState;
+      if (state.type === "state") showState(state);
+    } catch {
+      // not a state push: ignore
+    }
+  };
+  ws.onclose = () => {
+    if (admin === ws) admin = undefined;
+    setAdminStatus("closed");
+    setTimeout(connectAdmin, 1000);
+  };
+}
+
+function sendAdmin(message: Record<string, unknown>): void {
+  if (admin?.readyState === WebSocket.OPEN) admin.send(JSON.stringify(message));
+}
+
+connectAdmin();
+
+document.querySelectorAll<HTMLButtonElement>("button[data-op]").forEach((button) => {
+  button.addEventListener("click", () => {
+    const op = button.dataset.op!;
+    sendAdmin(op === "restart" ? { op, downMs: 1500 } : { op });
+  });
+});
+
+interface Fault {
+  input: HTMLInputElement;
+  out: HTMLElement;
+  key: keyof AdminState["faults"];
+  /** slider value → server value */
+  scale: number;
+  unit: string;
+}
+const faults: Fault[] = [
+  { input: byId("latency"), out: byId("latency-out"), key: "latency", scale: 1, unit: " ms" },
+  { input: byId("jitter"), out: byId("jitter-out"), key: "jitter", scale: 1, unit: " ms" },
+  { input: byId("error-rate"), out: byId("error-rate-out"), key: "errorRate", scale: 0.01, unit: "%" },
+  { input: byId("drop-rate"), out: byId("drop-rate-out"), key: "dropRate", scale: 0.01, unit: "%" },
+];
+let lastFaultInput = 0;
+let faultTimer: ReturnType<typeof setTimeout> | undefined;
+for (const f of faults) {
+  f.input.addEventListener("input", () => {
+    lastFaultInput = Date.now();
+    setText(f.out, `${f.input.value}${f.unit}`);
+    // Coalesce a slider drag into a few messages.
+    faultTimer ??= setTimeout(() => {
+      faultTimer = undefined;
+      const values: Record<string, number> = {};
+      for (const g of faults) values[g.key] = Number(g.input.value) * g.scale;
+      sendAdmin({ op: "setFaults", faults: values });
+    }, 60);
+  });
+}
+
+const serverRows = new Map<number, { row: HTMLTableRowElement; recv: HTMLElement; sent: HTMLElement; stall: HTMLButtonElement }>();
+const serverBody = byId("server-conns");
+const serverSummary = byId("server-summary");
+const emptyRow = document.createElement("tr");
+emptyRow.innerHTML = '<td colspan="4" class="empty">no RPC sockets</td>';
+serverBody.append(emptyRow);
+
+function showState(state: AdminState): void {
+  // Sliders follow the server unless the user just moved one.
+  if (Date.now() - lastFaultInput > 1500) {
+    for (const f of faults) {
+      const value = String(Math.round(state.faults[f.key] / f.scale));
+      if (f.input.value !== value) f.input.value = value;
+      setText(f.out, `${f.input.value}${f.unit}`);
+    }
+  }
+  setText(serverSummary, state.restarting ? "restarting…" : state.refusing ? "refusing sockets" : `${state.connections.length} sockets`);
+  const seen = new Set<number>();
+  for (const c of state.connections) {
+    seen.add(c.id);
+    let entry = serverRows.get(c.id);
+    if (entry === undefined) {
+      const row = document.createElement("tr");
+      row.dataset.testid = "server-connection";
+      row.dataset.id = String(c.id);
+      const name = document.createElement("td");
+      const port = /:(\d+)$/.exec(c.remoteAddress)?.[1];
+      const small = document.createElement("small");
+      small.textContent = port === undefined ? ` ${c.remoteAddress}` : ` :${port}`;
+      name.append(`#${c.id}`, small);
+      const recv = document.createElement("td");
+      recv.className = "num";
+      const sent = document.createElement("td");
+      sent.className = "num";
+      const actions = document.createElement("td");
+      actions.className = "act";
+      const kill = document.createElement("button");
+      kill.textContent = "kill";
+      kill.className = "danger";
+      kill.addEventListener("click", () => sendAdmin({ op: "kill", id: c.id }));
+      const stall = document.createElement("button");
+      stall.addEventListener("click", () => sendAdmin({ op: stall.dataset.stalled === "1" ? "unstall" : "stall", id: c.id }));
+      actions.append(kill, " ", stall);
+      row.append(name, recv, sent, actions);
+      entry = { row, recv, sent, stall };
+      serverRows.set(c.id, entry);
+    }
+    // New sockets are the server's newest: they go last, as in its list.
+    if (entry.row.parentNode !== serverBody) serverBody.append(entry.row);
+    setText(entry.recv, fmt.format(c.received));
+    setText(entry.sent, fmt.format(c.sent));
+    entry.row.toggleAttribute("data-stalled", c.stalled);
+    entry.stall.dataset.stalled = c.stalled ? "1" : "0";
+    setText(entry.stall, c.stalled ? "unstall" : "stall");
+  }
+  for (const [id, entry] of serverRows) {
+    if (seen.has(id)) continue;
+    entry.row.remove();
+    serverRows.delete(id);
+  }
+  emptyRow.hidden = state.connections.length > 0;
+  setText(byId("srv-requests"), fmt.format(state.stats.requests));
+  setText(byId("srv-errors"), fmt.format(state.stats.errorsInjected));
+  setText(byId("srv-dropped"), fmt.format(state.stats.repliesDropped));
+}
+
+// For poking around from the browser console: `muxpoolDemo.pool.stats()`.
+(globalThis as { muxpoolDemo?: unknown }).muxpoolDemo = {
+  get pool(): Pool {
+    return pool;
+  },
+  config,
+};
+addEventListener("pagehide", () => void pool.destroy());
