@@ -131,10 +131,11 @@ export class Connection implements ConnectionInfo {
     else {
       url.then(
         (u) => {
-          if (this.generation === generation && this.state === "connecting" && this.socket === undefined) this.#open(u);
+          // Also stale once this attempt gave up (connectTimeout): the slot is backing off.
+          if (this.generation === generation && this.state === "connecting" && !this.inBackoff && this.socket === undefined) this.#open(u);
         },
         (error: unknown) => {
-          if (this.generation === generation && this.state === "connecting") this.#urlFailed(error);
+          if (this.generation === generation && this.state === "connecting" && !this.inBackoff) this.#urlFailed(error);
         },
       );
     }

@@ -63,7 +63,7 @@ export class NotificationEvent extends Event {
   }
 }
 
-/** Something went wrong that no single call owns (a bad frame, a failed connect). */
+/** Something went wrong that no single call owns: a bad frame, a late reply, a `url` function that threw. (A failed connect is a `reconnect` event.) */
 export class PoolErrorEvent extends Event {
   readonly error: MuxPoolError | Error;
   /** Id of the socket concerned, if any. */

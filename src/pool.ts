@@ -114,6 +114,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #state: "open" | "closing" | "closed" = "open";
   #everOpened = false;
   #idleScheduled = false;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #idleWaiter: (() => void) | undefined;
   #slotWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   #closePromise: Promise<void> | undefined;
@@ -668,7 +669,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#idleScheduled = true;
     // One event when the pool goes quiet, not one per call: wait a tick to see
     // whether the caller issues the next call at once.
-    setTimeout(() => {
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
       this.#idleScheduled = false;
       if (this.#state !== "closed" && this.#counters.inFlight === 0 && this.#counters.queued === 0) this.dispatchEvent(new PoolEvent("idle"));
     }, 0);
@@ -732,7 +734,9 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         this.#fail(call, error);
         continue;
       }
-      if (target === null && keepOnFrom) {
+      // Only an open socket is worth the move: during an outage the others
+      // are waiting to reconnect too, and bouncing calls between them helps nobody.
+      if (keepOnFrom && (target === null || (target !== undefined && target.state !== "open"))) {
         from.enqueue(call);
         continue;
       }
@@ -792,7 +796,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         this.#fail(call, error);
         continue;
       }
-      if (target === null && reconnect) conn.enqueue(call);
+      if (reconnect && (target === null || (target !== undefined && target.state !== "open"))) conn.enqueue(call);
       else this.#place(call, conn, true);
     }
     this.#moveQueued(conn, queued, reconnect, true);
@@ -1006,6 +1010,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#slotWaiters = [];
     for (const w of waiters) w.reject(new PoolClosedError(`the pool was ${how}`, cause === undefined ? undefined : { cause }));
     this.#unwake();
+    clearTimeout(this.#idleTimer); // no "idle" after close, and no timer left behind
     const now = this.#host.now();
     this.#shutdownPromise = Promise.all(
       slots.map(async (conn) => {
