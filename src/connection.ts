@@ -93,6 +93,8 @@ export class Connection implements ConnectionInfo {
   #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
   #lastInbound = 0;
   #pingId: RequestId | undefined;
+  /** Earlier pings still unanswered: a slow reply to one of them is not an unknown id. */
+  #oldPings: RequestId[] = [];
   #pingSentAt = 0;
   #stale = 0;
 
@@ -196,6 +198,7 @@ export class Connection implements ConnectionInfo {
     this.#connectTimer = undefined;
     this.#heartbeatTimer = undefined;
     this.#pingId = undefined;
+    this.#oldPings = [];
     const socket = this.socket;
     this.socket = undefined;
     if (socket !== undefined) {
@@ -282,9 +285,7 @@ export class Connection implements ConnectionInfo {
   /** Removes every call in flight (each once, also batches). */
   takeInFlight(): PendingCall[] {
     const out = new Set<PendingCall>();
-    for (const [id, call] of this.inflight) {
-      if (id !== this.#pingId) out.add(call);
-    }
+    for (const call of this.inflight.values()) out.add(call);
     this.inflight.clear();
     this.#host.counters.inFlight -= out.size;
     this.inFlight = 0;
@@ -412,6 +413,11 @@ export class Connection implements ConnectionInfo {
       this.#pingId = undefined; // any answer, even "method not found", proves life
       return;
     }
+    const old = this.#oldPings.indexOf(id);
+    if (old >= 0) {
+      this.#oldPings.splice(old, 1);
+      return;
+    }
     const call = this.inflight.get(id);
     if (call === undefined) {
       this.#host.onProtocolError(this, new ProtocolError(`socket ${this.id}: reply for unknown or already settled id ${JSON.stringify(id)}`));
@@ -465,6 +471,10 @@ export class Connection implements ConnectionInfo {
     } catch {
       return; // a throwing generateId is reported when calls use it
     }
+    if (this.#pingId !== undefined) {
+      this.#oldPings.push(this.#pingId);
+      if (this.#oldPings.length > 4) this.#oldPings.shift(); // at most 4 entries: shift is fine here
+    }
     this.#pingId = id;
     this.#pingSentAt = this.#host.now();
     try {
@@ -475,7 +485,15 @@ export class Connection implements ConnectionInfo {
     }
     this.#heartbeatTimer = setTimeout(() => {
       if (this.#lastInbound >= this.#pingSentAt) this.#checkLife();
-      else this.#giveUp(CODE_ABANDONED, `heartbeat: no data for ${hb.timeout} ms after a ping`, true);
+      // If the event loop was blocked past the deadline, the reply may be
+      // waiting unread in the socket (timers run before I/O): let pending
+      // I/O run once before the verdict, so a busy process is not a dead link.
+      else {
+        this.#heartbeatTimer = setTimeout(() => {
+          if (this.#lastInbound >= this.#pingSentAt) this.#checkLife();
+          else this.#giveUp(CODE_ABANDONED, `heartbeat: no data for ${hb.timeout} ms after a ping`, true);
+        }, 0);
+      }
     }, hb.timeout);
   }
 
