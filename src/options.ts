@@ -120,10 +120,10 @@ export interface PoolOptions {
   drainTimeout?: number;
   /** Ms a socket may take to open before the attempt counts as failed. @default 10000 */
   connectTimeout?: number;
-  /** Reconnect backoff; `false` never reconnects (a dead socket is dropped). */
-  reconnect?: ReconnectOptions | false;
-  /** Half-open detection; `false` turns it off. */
-  heartbeat?: HeartbeatOptions | false;
+  /** Reconnect backoff; `true` = the defaults; `false` never reconnects (a dead socket is dropped). */
+  reconnect?: ReconnectOptions | boolean;
+  /** Half-open detection; `true` = the defaults; `false` turns it off. */
+  heartbeat?: HeartbeatOptions | boolean;
   /**
    * What happens to calls already sent when their socket dies: `"idempotent"`
    * re-sends only calls marked `idempotent: true`; `"always"` re-sends every
@@ -218,7 +218,7 @@ function boolean(option: string, value: unknown, fallback: boolean): boolean {
 }
 
 function object(option: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(option, "an object or `false`", value);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(option, option === "options" || option.startsWith("url[") ? "an object" : "an object, `true` or `false`", value);
   return value as Record<string, unknown>;
 }
 
@@ -258,7 +258,9 @@ export function checkUrlString(option: string, value: string): void {
   } catch {
     fail(option, "an absolute ws:// or wss:// URL", value);
   }
-  if (!["ws:", "wss:", "http:", "https:"].includes(protocol)) fail(option, "a ws:// or wss:// URL", value);
+  if (!["ws:", "wss:", "http:", "https:"].includes(protocol)) {
+    fail(option, /^[\w.-]+(:\d+)?(\/|$)/.test(value) ? `a ws:// or wss:// URL (did you mean "ws://${value}"?)` : "a ws:// or wss:// URL", value);
+  }
 }
 
 /** Applies defaults and validates every option; throws `InvalidConfigError` naming the first bad one. */
@@ -279,7 +281,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   let reconnect: ResolvedOptions["reconnect"] = false;
   if (o.reconnect !== false) {
-    const r = o.reconnect === undefined ? {} : object("reconnect", o.reconnect);
+    const r = o.reconnect === undefined || o.reconnect === true ? {} : object("reconnect", o.reconnect);
     const initialDelay = duration("reconnect.initialDelay", r.initialDelay, 100, 0);
     const maxDelay = duration("reconnect.maxDelay", r.maxDelay, 10_000, 0);
     if (maxDelay < initialDelay) fail("reconnect.maxDelay", `a number of ms not below reconnect.initialDelay (${initialDelay})`, maxDelay);
@@ -301,7 +303,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   let heartbeat: ResolvedOptions["heartbeat"] = false;
   if (o.heartbeat !== false) {
-    const h = o.heartbeat === undefined ? {} : object("heartbeat", o.heartbeat);
+    const h = o.heartbeat === undefined || o.heartbeat === true ? {} : object("heartbeat", o.heartbeat);
     const method = h.method ?? "ping";
     if (typeof method !== "string" || method === "") fail("heartbeat.method", "a non-empty string", method);
     heartbeat = {

@@ -113,6 +113,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #poolStale = 0;
   #state: "open" | "closing" | "closed" = "open";
   #everOpened = false;
+  /** What happened to the last socket lost, for NoConnectionError messages. */
+  #lastLoss = "";
   #idleScheduled = false;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #idleWaiter: (() => void) | undefined;
@@ -451,7 +453,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
           call,
           new NoConnectionError(
             this.#slots.length === 0
-              ? `call ${call.seq} ("${call.method}") failed: the pool has no socket left (all ${this.#options.size} were dropped)`
+              ? `call ${call.seq} ("${call.method}") failed: the pool has no socket left (all were dropped; last: ${this.#lastLoss})`
               : `call ${call.seq} ("${call.method}") failed: no socket matches its filter (${this.#slots.length} sockets)`,
           ),
         );
@@ -771,6 +773,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (reconnect) conn.backoff();
     else this.#remove(conn);
     const cause = `socket ${conn.id} closed (code ${code}: ${reason})`;
+    this.#lastLoss = `socket ${conn.id} (${conn.url}) ${wasOpen ? "closed" : "failed"} after ${conn.attempt} failed attempt${conn.attempt === 1 ? "" : "s"}: ${reason}`;
     // Sent calls first: they are the oldest.
     const retry: PendingCall[] = [];
     for (const call of inFlight) {
@@ -831,7 +834,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   /** When the last socket is gone, nothing that waits can ever be sent. */
   #afterSlotsChanged(): void {
     if (this.#slots.length > 0) return;
-    const error = (): NoConnectionError => new NoConnectionError(`no socket left: all ${this.#options.size} were dropped (reconnect attempts spent or revive: false)`);
+    const error = (): NoConnectionError => new NoConnectionError(`no socket left: all were dropped (reconnect attempts spent, or revive: false); last: ${this.#lastLoss}`);
     for (const call of this.#poolQueue.drain()) if (call.where === POOL_QUEUE) this.#fail(call, error());
     this.#poolQueued = 0;
     const waiters = this.#slotWaiters;

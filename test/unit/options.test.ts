@@ -53,7 +53,7 @@ describe("resolveOptions", () => {
     [{ reconnect: { maxDelay: 10, initialDelay: 100 } }, "reconnect.maxDelay", "not below reconnect.initialDelay (100)"],
     [{ reconnect: { factor: 0.5 } }, "reconnect.factor", "from 1 and up"],
     [{ reconnect: { maxAttempts: -1 } }, "reconnect.maxAttempts", "or Infinity"],
-    [{ reconnect: 5 }, "reconnect", "an object or `false`"],
+    [{ reconnect: 5 }, "reconnect", "an object, `true` or `false`"],
     [{ heartbeat: { interval: 0 } }, "heartbeat.interval", "from 1"],
     [{ heartbeat: { method: "" } }, "heartbeat.method", "non-empty string"],
     [{ codec: {} }, "codec", "encodeRequest, encodeNotification and decode"],
@@ -67,10 +67,17 @@ describe("resolveOptions", () => {
     expect(error.message).toContain(message);
   });
 
-  it("accepts false for reconnect and heartbeat", () => {
+  it("accepts false (off) and true (the defaults) for reconnect and heartbeat", () => {
     const o = resolveOptions({ reconnect: false, heartbeat: false });
     expect(o.reconnect).toBe(false);
     expect(o.heartbeat).toBe(false);
+    const on = resolveOptions({ reconnect: true, heartbeat: true });
+    expect(on.reconnect).toEqual(resolveOptions({}).reconnect);
+    expect(on.heartbeat).toEqual(resolveOptions({}).heartbeat);
+  });
+
+  it("suggests the scheme for a URL written without one", () => {
+    expect(configError(() => validateUrl("localhost:8080/rpc")).message).toContain('did you mean "ws://localhost:8080/rpc"?');
   });
 });
 
