@@ -198,7 +198,7 @@ function fail(option: string, expected: string, value: unknown): never {
 function integer(option: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    fail(option, `an integer from ${min} to ${max}`, value);
+    fail(option, max === Number.MAX_SAFE_INTEGER ? `an integer from ${min} and up` : `an integer from ${min} to ${max}`, value);
   }
   return value;
 }

@@ -41,7 +41,7 @@ describe("resolveOptions", () => {
     [{ size: 0 }, "size", "Expected `size` to be an integer from 1 to 1024, got `0` (number)"],
     [{ size: 2.5 }, "size", "got `2.5` (number)"],
     [{ size: "4" }, "size", 'got `"4"` (string)'],
-    [{ maxInFlight: -1 }, "maxInFlight", "integer from 1"],
+    [{ maxInFlight: -1 }, "maxInFlight", "Expected `maxInFlight` to be an integer from 1 and up, got `-1` (number)"],
     [{ maxQueue: -1 }, "maxQueue", "integer from 0"],
     [{ strategy: "fastest" }, "strategy", '"round-robin", "least-pending", "random" or a function'],
     [{ timeout: 0 }, "timeout", "number of ms from 1"],
