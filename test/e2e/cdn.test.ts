@@ -134,4 +134,35 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
 
     expect(problems).toEqual([]);
   });
+
+  it("coming back online or becoming visible pings every socket at once (half-open check)", async () => {
+    const wake = await browser.newPage();
+    try {
+      await wake.goto(`${site.url}/wake.html`);
+      await wake.waitForFunction(() => "__ready" in window);
+      // A long heartbeat interval: any ping seen now comes from the wake-up events.
+      await wake.evaluate(async (url) => {
+        const w = window as unknown as { Pool: new (u: string, o: object) => { ready(): Promise<void>; stats(): { connections: { open: number } } }; pool: unknown };
+        const pool = new w.Pool(url, { size: 2, heartbeat: { interval: 60_000, timeout: 5_000, method: "ping" } });
+        w.pool = pool;
+        await pool.ready();
+        while (pool.stats().connections.open < 2) await new Promise((r) => setTimeout(r, 5));
+      }, server.url);
+      const pingsBefore = server.stats.requests;
+      await wake.evaluate(() => window.dispatchEvent(new Event("online")));
+      await expect.poll(() => server.stats.requests - pingsBefore, { timeout: 3_000 }).toBe(2);
+      await wake.waitForTimeout(100); // the pongs come back; no ping is pending any more
+      expect(await wake.evaluate(() => document.visibilityState)).toBe("visible");
+      await wake.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+      await expect.poll(() => server.stats.requests - pingsBefore, { timeout: 3_000 }).toBe(4);
+      const protocolErrors = await wake.evaluate(async () => {
+        const pool = (window as unknown as { pool: { close(): Promise<void>; stats(): { protocolErrors: number } } }).pool;
+        await pool.close();
+        return pool.stats().protocolErrors;
+      });
+      expect(protocolErrors).toBe(0); // the pongs were matched, not reported as unknown ids
+    } finally {
+      await wake.close();
+    }
+  });
 });
