@@ -1,0 +1,117 @@
+/**
+ * What happens to pinned sessions, notifications and batches when sockets
+ * die or never open: a pinned session never moves, a notification is sent
+ * once a socket opens or reported as dropped, a batch follows the
+ * idempotency rule as a whole.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type RpcServer, startRpcServer } from "../../demo/server.ts";
+import { ConnectionLostError, Pool, type PoolErrorEvent, type PoolOptions, TimeoutError } from "../../src/mod.ts";
+
+let server: RpcServer;
+const pools: Pool[] = [];
+
+function pool(options: PoolOptions = {}, url = server.url): Pool {
+  const p = new Pool(url, { heartbeat: false, reconnect: { initialDelay: 10, maxDelay: 50 }, ...options });
+  pools.push(p);
+  return p;
+}
+
+async function waitFor(predicate: () => boolean, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > until) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The server-side id of the socket whose received count grew since `before`. */
+function grown(before: Map<number, number>): number {
+  const c = server.connections().find((c) => c.received > (before.get(c.id) ?? 0));
+  if (c === undefined) throw new Error("no server socket received anything");
+  return c.id;
+}
+
+const received = (): Map<number, number> => new Map(server.connections().map((c) => [c.id, c.received]));
+
+beforeEach(async () => {
+  server = await startRpcServer({ port: 0 });
+});
+
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.destroy()));
+  await server.close();
+});
+
+describe("withConnection when its socket dies", () => {
+  it("calls in flight reject with maybeExecuted true (even idempotent ones), queued and later calls with maybeExecuted false; the pool goes on", async () => {
+    const p = pool({ size: 2, maxInFlight: 1 });
+    await waitFor(() => p.stats().connections.open === 2);
+    const outcome = await p.withConnection(async (conn) => {
+      const before = received();
+      const inFlight = conn.call("sleep", [2_000], { idempotent: true }).catch((e: unknown) => e);
+      const queued = conn.call("record", ["pinned-queued"]).catch((e: unknown) => e);
+      await waitFor(() => server.connections().some((c) => c.received > (before.get(c.id) ?? 0)));
+      server.kill(grown(before));
+      const [a, b] = await Promise.all([inFlight, queued]);
+      const later = await conn.call("echo", [1]).catch((e: unknown) => e);
+      // Other calls still work, on the other socket.
+      const other = await p.call("echo", ["elsewhere"]);
+      return { a, b, later, other };
+    });
+    for (const e of [outcome.a, outcome.b, outcome.later]) {
+      expect(e).toBeInstanceOf(ConnectionLostError);
+      expect((e as ConnectionLostError).code).toBe("ERR_CONNECTION_LOST");
+    }
+    expect((outcome.a as ConnectionLostError).maybeExecuted).toBe(true);
+    expect((outcome.b as ConnectionLostError).maybeExecuted).toBe(false);
+    expect((outcome.later as ConnectionLostError).maybeExecuted).toBe(false);
+    expect(outcome.other).toBe("elsewhere");
+    expect(server.executions.has("pinned-queued")).toBe(false);
+    expect(p.stats().calls.retried).toBe(0); // a pinned call is never re-sent elsewhere
+    expect(await p.call("echo", ["after"])).toBe("after");
+  });
+});
+
+describe("notify", () => {
+  it("waits for a socket to open, then is sent once", async () => {
+    const p = pool({ size: 1 });
+    p.notify("log", { n: 1 });
+    expect(p.stats().calls.queued).toBe(1);
+    await waitFor(() => server.stats.notificationsReceived === 1);
+    expect(p.stats().calls).toMatchObject({ queued: 0, succeeded: 0, failed: 0 });
+  });
+
+  it("one that cannot be sent before the deadline is reported as dropped", async () => {
+    server.refuse(true);
+    const p = pool({ size: 1, timeout: 100 });
+    const errors: PoolErrorEvent[] = [];
+    p.addEventListener("error", (e) => errors.push(e));
+    p.notify("log", { n: 1 });
+    await waitFor(() => errors.length === 1);
+    expect(errors[0]!.error).toBeInstanceOf(TimeoutError);
+    expect(errors[0]!.error.message).toContain('("log") timed out after 100 ms');
+    expect(p.stats().calls).toMatchObject({ queued: 0, failed: 0 }); // a notification is not a call
+    server.refuse(false);
+  });
+});
+
+describe("batch when its socket dies", () => {
+  it("a non-idempotent batch in flight rejects with ConnectionLostError; an idempotent one is re-sent and resolves", async () => {
+    const p = pool({ size: 1 });
+    await p.ready();
+    const plain = p.batch([{ method: "sleep", params: [300] }, { method: "record", params: ["b1"] }]).catch((e: unknown) => e);
+    const safe = p.batch([{ method: "sleep", params: [300] }, { method: "echo", params: ["again"] }], { idempotent: true });
+    await waitFor(() => server.stats.requests >= 4);
+    server.killAll();
+    const lost = await plain;
+    expect(lost).toBeInstanceOf(ConnectionLostError);
+    expect((lost as ConnectionLostError).maybeExecuted).toBe(true);
+    expect(await safe).toEqual([
+      { status: "fulfilled", value: 300 },
+      { status: "fulfilled", value: "again" },
+    ]);
+    expect(p.stats().calls.retried).toBe(1);
+    expect(server.executions.get("b1")).toBe(1); // ran once (before the kill), never again
+  });
+});
