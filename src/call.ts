@@ -44,7 +44,6 @@ export class PendingCall {
   readonly key: string | undefined;
   readonly signal: AbortSignal | undefined;
   readonly timeoutMs: number;
-  readonly startedAt: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (reason: unknown) => void;
   /** The socket a `withConnection` session pinned it to. */
@@ -77,7 +76,6 @@ export class PendingCall {
       key?: string;
       signal?: AbortSignal;
       timeoutMs: number;
-      startedAt: number;
       pin?: Pin;
       resolve: (value: unknown) => void;
       reject: (reason: unknown) => void;
@@ -93,7 +91,6 @@ export class PendingCall {
     this.key = init.key;
     this.signal = init.signal;
     this.timeoutMs = init.timeoutMs;
-    this.startedAt = init.startedAt;
     this.pin = init.pin;
     this.resolve = init.resolve;
     this.reject = init.reject;

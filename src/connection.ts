@@ -409,17 +409,18 @@ export class Connection implements ConnectionInfo {
       this.#host.onProtocolError(this, new ProtocolError(`socket ${this.id}: error reply without id: ${message.kind === "error" ? message.error.message : ""}`));
       return;
     }
-    if (id === this.#pingId) {
-      this.#pingId = undefined; // any answer, even "method not found", proves life
-      return;
-    }
-    const old = this.#oldPings.indexOf(id);
-    if (old >= 0) {
-      this.#oldPings.splice(old, 1);
-      return;
-    }
     const call = this.inflight.get(id);
     if (call === undefined) {
+      // Pings are not in the map (they are no calls): look for them only here, off the hot path.
+      if (id === this.#pingId) {
+        this.#pingId = undefined; // any answer, even "method not found", proves life
+        return;
+      }
+      const old = this.#oldPings.indexOf(id);
+      if (old >= 0) {
+        this.#oldPings.splice(old, 1);
+        return;
+      }
       this.#host.onProtocolError(this, new ProtocolError(`socket ${this.id}: reply for unknown or already settled id ${JSON.stringify(id)}`));
       return;
     }

@@ -112,7 +112,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #poolQueued = 0;
   #poolStale = 0;
   #state: "open" | "closing" | "closed" = "open";
-  #everOpened = false;
   /** What happened to the last socket lost, for NoConnectionError messages. */
   #lastLoss = "";
   #idleScheduled = false;
@@ -412,7 +411,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       key: options?.key,
       signal,
       timeoutMs,
-      startedAt: this.#host.now(),
       pin,
       resolve,
       reject,
@@ -681,7 +679,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   // ---------------------------------------------------------------- sockets
 
   #onOpen(conn: Connection): void {
-    this.#everOpened = true;
     const o = this.#options;
     if (o.ttl > 0) {
       // Up to 10% jitter, so sockets opened together do not expire together.
