@@ -95,25 +95,24 @@ export interface PoolEventMap {
   shutdown: PoolEvent;
 }
 
-/** An `EventTarget` whose listeners are typed by {@link PoolEventMap}. */
-export class TypedEventTarget<M extends object> extends EventTarget {
-  override addEventListener<K extends keyof M & string>(
+/** `addEventListener` / `removeEventListener` typed by an event map such as {@link PoolEventMap}. */
+export interface TypedEventTargetInstance<M extends object> extends EventTarget {
+  addEventListener<K extends keyof M & string>(
     type: K,
     listener: ((event: M[K]) => void) | { handleEvent(event: M[K]): void } | null,
     options?: boolean | AddEventListenerOptions,
   ): void;
-  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
-  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void {
-    super.addEventListener(type, listener, options);
-  }
-
-  override removeEventListener<K extends keyof M & string>(
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof M & string>(
     type: K,
     listener: ((event: M[K]) => void) | { handleEvent(event: M[K]): void } | null,
     options?: boolean | EventListenerOptions,
   ): void;
-  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
-  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void {
-    super.removeEventListener(type, listener, options);
-  }
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }
+
+/**
+ * An `EventTarget` whose listeners are typed by an event map. At run time it
+ * is `EventTarget` itself: the typing costs no code.
+ */
+export const TypedEventTarget: new <M extends object>() => TypedEventTargetInstance<M> = EventTarget as never;
