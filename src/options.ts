@@ -184,31 +184,47 @@ export interface ResolvedOptions {
 /** The largest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
 export const MAX_DELAY = 2_147_483_647;
 
+/** `value` the way a message shows it: `` `0` (number) ``, `` `"4"` (string) ``, "an object"… */
 function describe(value: unknown): string {
   if (typeof value === "function") return "a function";
-  if (typeof value === "string") return `\`${JSON.stringify(value)}\` (string)`;
   if (typeof value === "object") return value === null ? "`null`" : Array.isArray(value) ? "an array" : "an object";
-  return `\`${String(value)}\` (${typeof value})`;
+  return `\`${typeof value === "string" ? JSON.stringify(value) : String(value)}\` (${typeof value})`;
 }
 
-function fail(option: string, expected: string, value: unknown): never {
+/** Throws the one shape of message every bad argument gets: "Expected `size` to be …, got `0` (number)". */
+export function fail(option: string, expected: string, value: unknown): never {
   throw new InvalidConfigError(option, `Expected \`${option}\` to be ${expected}, got ${describe(value)}`);
 }
 
-function integer(option: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    fail(option, max === Number.MAX_SAFE_INTEGER ? `an integer from ${min} and up` : `an integer from ${min} to ${max}`, value);
+/**
+ * Returns `value` if it is a number from `min` to `max`; `kind` says what
+ * else it must be and how the message names it ("an integer" is checked
+ * for being whole; "a number of ms" and "a number" need not be).
+ */
+export function checkNumber(option: string, value: unknown, min: number, max: number, kind: "an integer" | "a number of ms" | "a number"): number {
+  if (typeof value !== "number" || !(value >= min && value <= max) || (kind === "an integer" && !Number.isInteger(value))) {
+    fail(option, `${kind} from ${min}${max === Infinity ? " and up" : ` to ${max}`}`, value);
   }
   return value;
 }
 
-function duration(option: string, value: unknown, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || Number.isNaN(value) || value < min || value > MAX_DELAY) {
-    fail(option, `a number of ms from ${min} to ${MAX_DELAY}`, value);
+/** `[default, min, max]` of a numeric option; no `max`: no upper bound (counts) or MAX_DELAY (durations). */
+type Range = readonly [fallback: number, min: number, max?: number];
+type Table = Readonly<Record<string, Range>>;
+
+/** Counts: integers. */
+const COUNTS: Table = { size: [4, 1, 1024], maxInFlight: [256, 1], maxQueue: [10_000, 0], maxMessageSize: [16 * 1024 * 1024, 1], latencyWindow: [1024, 1, 1_000_000] };
+/** Durations in ms, at most MAX_DELAY (what `setTimeout` honours). */
+const DURATIONS: Table = { timeout: [30_000, 1], ttl: [0, 0], drainTimeout: [30_000, 0], connectTimeout: [10_000, 1] };
+const RECONNECT_DURATIONS: Table = { initialDelay: [100, 0], maxDelay: [10_000, 0], resetAfter: [5_000, 0] };
+const HEARTBEAT_DURATIONS: Table = { interval: [15_000, 1], timeout: [5_000, 1] };
+
+/** Checks the options of `table` in `input` (prefixed `prefix` in messages) and writes them, or their defaults, to `out`. */
+function readNumbers(out: Record<string, unknown>, input: Record<string, unknown>, table: Table, counts: boolean, prefix = ""): void {
+  for (const [name, [fallback, min, max = counts ? Infinity : MAX_DELAY]] of Object.entries(table)) {
+    const value = input[name];
+    out[name] = value === undefined ? fallback : checkNumber(prefix + name, value, min, max, counts ? "an integer" : "a number of ms");
   }
-  return value;
 }
 
 function boolean(option: string, value: unknown, fallback: boolean): boolean {
@@ -222,12 +238,17 @@ function object(option: string, value: unknown): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/** `true` or `undefined`: `{}` (every default); `false`: `false` (off); else the object, checked. */
+function section(option: string, value: unknown): Record<string, unknown> | false {
+  return value === false ? false : value === undefined || value === true ? {} : object(option, value);
+}
+
 const KNOWN = new Set([
-  "size", "maxInFlight", "maxQueue", "strategy", "timeout", "ttl", "revive", "drainTimeout", "connectTimeout",
-  "reconnect", "heartbeat", "retry", "codec", "generateId", "WebSocket", "protocols", "maxMessageSize", "latencyWindow",
+  ...Object.keys(COUNTS), ...Object.keys(DURATIONS),
+  "strategy", "revive", "reconnect", "heartbeat", "retry", "codec", "generateId", "WebSocket", "protocols",
 ]);
 
-/** Checks the `url` argument of the constructor (string, endpoints or function). */
+/** Checks the \`url\` argument of the constructor (string, endpoints or function). */
 export function validateUrl(url: unknown): UrlSource {
   if (typeof url === "function") return url as UrlSource;
   if (typeof url === "string") {
@@ -237,13 +258,14 @@ export function validateUrl(url: unknown): UrlSource {
   if (Array.isArray(url)) {
     if (url.length === 0) fail("url", "a URL, a non-empty list of endpoints or a function", url);
     url.forEach((endpoint: unknown, i) => {
-      const e = object(`url[${i}]`, endpoint);
-      if (typeof e.url !== "string") fail(`url[${i}].url`, "a ws:// or wss:// URL string", e.url);
-      checkUrlString(`url[${i}].url`, e.url);
+      const name = `url[${i}]`;
+      const e = object(name, endpoint);
+      if (typeof e.url !== "string") fail(`${name}.url`, "a ws:// or wss:// URL string", e.url);
+      checkUrlString(`${name}.url`, e.url);
       if (e.weight !== undefined && (typeof e.weight !== "number" || !(e.weight > 0) || !Number.isFinite(e.weight))) {
-        fail(`url[${i}].weight`, "a positive number", e.weight);
+        fail(`${name}.weight`, "a positive number", e.weight);
       }
-      if (e.tags !== undefined) object(`url[${i}].tags`, e.tags);
+      if (e.tags !== undefined) object(`${name}.tags`, e.tags);
     });
     return url as readonly Endpoint[];
   }
@@ -256,102 +278,81 @@ export function checkUrlString(option: string, value: string): void {
   try {
     protocol = new URL(value).protocol;
   } catch {
-    fail(option, "an absolute ws:// or wss:// URL", value);
+    // stays "": reported below
   }
   if (!["ws:", "wss:", "http:", "https:"].includes(protocol)) {
-    fail(option, /^[\w.-]+(:\d+)?(\/|$)/.test(value) ? `a ws:// or wss:// URL (did you mean "ws://${value}"?)` : "a ws:// or wss:// URL", value);
+    fail(option, /^[\w.-]+(:\d+)?(\/|$)/.test(value) ? `a ws:// or wss:// URL (did you mean "ws://${value}"?)` : "an absolute ws:// or wss:// URL", value);
   }
 }
 
 /** Applies defaults and validates every option; throws `InvalidConfigError` naming the first bad one. */
 export function resolveOptions(input: unknown): ResolvedOptions {
-  if (input === undefined) input = {};
-  const o = object("options", input);
+  const o = object("options", input === undefined ? {} : input);
   for (const name of Object.keys(o)) {
-    if (!KNOWN.has(name)) {
-      throw new InvalidConfigError(name, `Unknown option \`${name}\`; known options: ${[...KNOWN].join(", ")}`);
-    }
+    if (!KNOWN.has(name)) throw new InvalidConfigError(name, `Unknown option \`${name}\`; known options: ${[...KNOWN].join(", ")}`);
   }
-  const strategy = o.strategy ?? "least-pending";
-  if (typeof strategy !== "function" && !["round-robin", "least-pending", "random"].includes(strategy as string)) {
-    fail("strategy", '"round-robin", "least-pending", "random" or a function', strategy);
+  const out: Record<string, unknown> = {
+    strategy: o.strategy ?? "least-pending",
+    revive: boolean("revive", o.revive, true),
+    retry: o.retry ?? "idempotent",
+    codec: o.codec ?? jsonRpc(),
+    generateId: o.generateId,
+    WebSocket: o.WebSocket,
+    protocols: o.protocols,
+    reconnect: false,
+    heartbeat: false,
+  };
+  if (typeof out.strategy !== "function" && !["round-robin", "least-pending", "random"].includes(out.strategy as string)) {
+    fail("strategy", '"round-robin", "least-pending", "random" or a function', out.strategy);
   }
-  const retry = o.retry ?? "idempotent";
-  if (!["idempotent", "always", "never"].includes(retry as string)) fail("retry", '"idempotent", "always" or "never"', retry);
+  if (!["idempotent", "always", "never"].includes(out.retry as string)) fail("retry", '"idempotent", "always" or "never"', out.retry);
+  readNumbers(out, o, COUNTS, true);
+  readNumbers(out, o, DURATIONS, false);
 
-  let reconnect: ResolvedOptions["reconnect"] = false;
-  if (o.reconnect !== false) {
-    const r = o.reconnect === undefined || o.reconnect === true ? {} : object("reconnect", o.reconnect);
-    const initialDelay = duration("reconnect.initialDelay", r.initialDelay, 100, 0);
-    const maxDelay = duration("reconnect.maxDelay", r.maxDelay, 10_000, 0);
-    if (maxDelay < initialDelay) fail("reconnect.maxDelay", `a number of ms not below reconnect.initialDelay (${initialDelay})`, maxDelay);
-    const factor = r.factor ?? 2;
+  const r = section("reconnect", o.reconnect);
+  if (r) {
+    const reconnect: Record<string, unknown> = {
+      factor: r.factor ?? 2,
+      jitter: boolean("reconnect.jitter", r.jitter, true),
+      maxAttempts: r.maxAttempts ?? Number.POSITIVE_INFINITY,
+    };
+    readNumbers(reconnect, r, RECONNECT_DURATIONS, false, "reconnect.");
+    if ((reconnect.maxDelay as number) < (reconnect.initialDelay as number)) {
+      fail("reconnect.maxDelay", `a number of ms not below reconnect.initialDelay (${reconnect.initialDelay})`, reconnect.maxDelay);
+    }
+    const { factor, maxAttempts } = reconnect;
     if (typeof factor !== "number" || !(factor >= 1) || !Number.isFinite(factor)) fail("reconnect.factor", "a finite number from 1 and up", factor);
-    const maxAttempts = r.maxAttempts ?? Number.POSITIVE_INFINITY;
     if (typeof maxAttempts !== "number" || !(maxAttempts >= 0) || (!Number.isInteger(maxAttempts) && maxAttempts !== Number.POSITIVE_INFINITY)) {
       fail("reconnect.maxAttempts", "an integer from 0 and up, or Infinity", maxAttempts);
     }
-    reconnect = {
-      initialDelay,
-      maxDelay,
-      factor,
-      jitter: boolean("reconnect.jitter", r.jitter, true),
-      maxAttempts,
-      resetAfter: duration("reconnect.resetAfter", r.resetAfter, 5_000, 0),
-    };
+    out.reconnect = reconnect;
   }
 
-  let heartbeat: ResolvedOptions["heartbeat"] = false;
-  if (o.heartbeat !== false) {
-    const h = o.heartbeat === undefined || o.heartbeat === true ? {} : object("heartbeat", o.heartbeat);
-    const method = h.method ?? "ping";
-    if (typeof method !== "string" || method === "") fail("heartbeat.method", "a non-empty string", method);
-    heartbeat = {
-      interval: duration("heartbeat.interval", h.interval, 15_000, 1),
-      timeout: duration("heartbeat.timeout", h.timeout, 5_000, 1),
-      method,
-      params: h.params,
-    };
+  const h = section("heartbeat", o.heartbeat);
+  if (h) {
+    const heartbeat: Record<string, unknown> = { method: h.method ?? "ping", params: h.params };
+    if (typeof heartbeat.method !== "string" || heartbeat.method === "") fail("heartbeat.method", "a non-empty string", heartbeat.method);
+    readNumbers(heartbeat, h, HEARTBEAT_DURATIONS, false, "heartbeat.");
+    out.heartbeat = heartbeat;
   }
 
-  const codec = o.codec ?? jsonRpc();
-  const c = codec as Partial<Codec> | null;
+  const c = out.codec as Partial<Codec> | null;
   if (typeof c !== "object" || c === null || typeof c.encodeRequest !== "function" || typeof c.encodeNotification !== "function" || typeof c.decode !== "function") {
-    fail("codec", "an object with encodeRequest, encodeNotification and decode functions", codec);
+    fail("codec", "an object with encodeRequest, encodeNotification and decode functions", c);
   }
   if (o.generateId !== undefined && typeof o.generateId !== "function") fail("generateId", "a function returning a string or number", o.generateId);
   if (o.WebSocket !== undefined && typeof o.WebSocket !== "function") fail("WebSocket", "a WebSocket constructor", o.WebSocket);
   if (o.protocols !== undefined && typeof o.protocols !== "string" && !(Array.isArray(o.protocols) && o.protocols.every((p) => typeof p === "string"))) {
     fail("protocols", "a string or a list of strings", o.protocols);
   }
-  const ttl = duration("ttl", o.ttl, 0, 0);
-  return {
-    size: integer("size", o.size, 4, 1, 1024),
-    maxInFlight: integer("maxInFlight", o.maxInFlight, 256, 1),
-    maxQueue: integer("maxQueue", o.maxQueue, 10_000, 0),
-    strategy: strategy as ResolvedOptions["strategy"],
-    timeout: duration("timeout", o.timeout, 30_000, 1),
-    ttl,
-    revive: boolean("revive", o.revive, true),
-    drainTimeout: duration("drainTimeout", o.drainTimeout, 30_000, 0),
-    connectTimeout: duration("connectTimeout", o.connectTimeout, 10_000, 1),
-    reconnect,
-    heartbeat,
-    retry: retry as ResolvedOptions["retry"],
-    codec: codec as Codec,
-    generateId: o.generateId as ResolvedOptions["generateId"],
-    WebSocket: o.WebSocket as WebSocketConstructor | undefined,
-    protocols: o.protocols as string | string[] | undefined,
-    maxMessageSize: integer("maxMessageSize", o.maxMessageSize, 16 * 1024 * 1024, 1),
-    latencyWindow: integer("latencyWindow", o.latencyWindow, 1024, 1, 1_000_000),
-  };
+  return out as unknown as ResolvedOptions;
 }
 
 /** Validates the per-call options; same error style as the constructor. */
 export function checkCallOptions(options: CallOptions | undefined): void {
   if (options === undefined) return;
   if (typeof options !== "object" || options === null) fail("options", "an object", options);
-  if (options.timeout !== undefined) duration("timeout", options.timeout, 0, 1);
+  if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 1, MAX_DELAY, "a number of ms");
   if (options.signal !== undefined && (typeof options.signal !== "object" || options.signal === null || typeof options.signal.addEventListener !== "function")) {
     fail("signal", "an AbortSignal", options.signal);
   }

@@ -26,6 +26,8 @@ import {
   type CallInfo,
   type CallOptions,
   checkCallOptions,
+  checkNumber,
+  fail,
   type Endpoint,
   MAX_DELAY,
   type PoolOptions,
@@ -250,7 +252,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #batch(requests: readonly BatchRequest[], options: CallOptions | undefined, pin: PinState | undefined): Promise<BatchResult[]> {
     return new Promise<BatchResult[]>((resolve, reject) => {
       if (!Array.isArray(requests) || requests.length === 0 || !requests.every((r) => typeof r === "object" && r !== null && typeof r.method === "string")) {
-        reject(new InvalidConfigError("requests", "Expected `requests` to be a non-empty list of `{ method: string, params? }`"));
+        reject(new InvalidConfigError("requests", "Expected `requests` to be a non-empty list of `{ method, params? }`"));
         return;
       }
       if (typeof this.#options.codec.encodeBatch !== "function") {
@@ -268,9 +270,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    */
   async callAll<T = unknown>(requests: readonly CallRequest[], options: { concurrency?: number } = {}): Promise<CallAllResult<T>> {
     const concurrency = options.concurrency ?? this.#options.size * this.#options.maxInFlight;
-    if (typeof concurrency !== "number" || !(concurrency >= 1)) {
-      throw new InvalidConfigError("concurrency", `Expected \`concurrency\` to be a number from 1 and up, got ${String(concurrency)}`);
-    }
+    checkNumber("concurrency", concurrency, 1, Infinity, "a number");
     const result: CallAllResult<T> = { successful: [], failed: [] };
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -298,7 +298,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    * a pinned session is never moved to another socket.
    */
   async withConnection<T>(fn: (connection: PinnedConnection) => T | Promise<T>, options: { exclusive?: boolean; timeout?: number } = {}): Promise<T> {
-    if (typeof fn !== "function") throw new InvalidConfigError("fn", "Expected `fn` to be a function");
+    if (typeof fn !== "function") fail("fn", "a function", fn);
     const exclusive = options.exclusive === true;
     const conn = await this.#acquire(options.timeout ?? this.#options.timeout);
     const pin: PinState = { conn, generation: conn.generation, ended: false };
@@ -383,11 +383,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       reject(new PoolClosedError(`call "${String(method)}" refused: the pool is ${this.#state === "closing" ? "closing" : "closed"}`));
       return;
     }
-    if (typeof method !== "string" || method === "") {
-      reject(new InvalidConfigError("method", `Expected \`method\` to be a non-empty string, got ${typeof method === "string" ? '""' : typeof method}`));
-      return;
-    }
     try {
+      if (typeof method !== "string" || method === "") fail("method", "a non-empty string", method);
       checkCallOptions(options);
     } catch (error) {
       reject(error);
@@ -949,8 +946,10 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    */
   close(options: { timeout?: number } = {}): Promise<void> {
     if (this.#closePromise !== undefined) return this.#closePromise;
-    if (options.timeout !== undefined && (typeof options.timeout !== "number" || !(options.timeout >= 0))) {
-      return Promise.reject(new InvalidConfigError("timeout", `Expected \`timeout\` to be a number of ms from 0 and up, got ${String(options.timeout)}`));
+    try {
+      if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 0, Infinity, "a number of ms");
+    } catch (error) {
+      return Promise.reject(error);
     }
     if (this.#state === "open") this.#state = "closing";
     const waitMs = Math.min(options.timeout ?? this.#options.timeout, MAX_DELAY);

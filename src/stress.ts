@@ -7,8 +7,7 @@
 
 import type { Pool } from "./pool.ts";
 import { type LatencySnapshot, LatencyWindow, type PoolStats } from "./stats.ts";
-import type { CallOptions } from "./options.ts";
-import { InvalidConfigError } from "./errors.ts";
+import { type CallOptions, checkNumber } from "./options.ts";
 
 /** Options of {@link stressTest}. */
 export interface StressOptions {
@@ -42,8 +41,8 @@ export interface StressResult {
 export async function stressTest(pool: Pool, options: StressOptions = {}): Promise<StressResult> {
   const workers = options.workers ?? 64;
   const opsPerWorker = options.opsPerWorker ?? 100;
-  if (!Number.isInteger(workers) || workers < 1) throw new InvalidConfigError("workers", `Expected \`workers\` to be an integer from 1 and up, got ${String(workers)}`);
-  if (!Number.isInteger(opsPerWorker) || opsPerWorker < 1) throw new InvalidConfigError("opsPerWorker", `Expected \`opsPerWorker\` to be an integer from 1 and up, got ${String(opsPerWorker)}`);
+  checkNumber("workers", workers, 1, Infinity, "an integer");
+  checkNumber("opsPerWorker", opsPerWorker, 1, Infinity, "an integer");
   const method = options.method ?? "echo";
   const params = options.params;
   const window = new LatencyWindow(Math.min(100_000, workers * opsPerWorker));
