@@ -145,9 +145,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const o = resolveOptions(options);
     this.#options = o;
     const WebSocket = o.WebSocket ?? defaultWebSocket();
-    if (WebSocket === undefined) {
-      throw new InvalidConfigError("WebSocket", "Expected `WebSocket` to be a WebSocket constructor: this runtime has no global WebSocket, so pass one (e.g. from the `ws` package)");
-    }
+    if (WebSocket === undefined) fail("WebSocket", "a WebSocket constructor (this runtime has none: pass one, e.g. from `ws`)", WebSocket);
     if (typeof source === "string") {
       this.#urlFor = () => source;
       this.#tagsFor = () => ({});
@@ -331,8 +329,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     return new Promise<Connection>((resolve, reject) => {
       const started = this.#host.now();
       const attempt = (): void => {
-        if (this.#state !== "open") return reject(new PoolClosedError("withConnection: the pool is closing or closed"));
-        if (this.#slots.length === 0) return reject(new NoConnectionError("withConnection: the pool has no socket left (all were dropped)"));
+        if (this.#state !== "open") return reject(this.#closedError("withConnection"));
+        if (this.#slots.length === 0) return reject(this.#noSocketLeft("withConnection"));
         const open = this.#slots.filter((c) => c.state === "open" && !c.exclusive && !c.expired);
         if (open.length > 0) {
           clearTimeout(timer);
@@ -350,6 +348,15 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     });
   }
 
+  #closedError(what: string): PoolClosedError {
+    return new PoolClosedError(`${what} refused: the pool is ${this.#state}`);
+  }
+
+  /** Every socket was dropped: nothing that waits can ever be sent. */
+  #noSocketLeft(what: string): NoConnectionError {
+    return new NoConnectionError(`${what}: no socket left, all were dropped (reconnect attempts spent, or revive: false); last: ${this.#lastLoss}`);
+  }
+
   #wakeSlotWaiters(): void {
     const waiters = this.#slotWaiters;
     this.#slotWaiters = [];
@@ -360,8 +367,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   ready(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const check = (): void => {
-        if (this.#state === "closed") return reject(new PoolClosedError("ready: the pool is closed"));
-        if (this.#slots.length === 0) return reject(new NoConnectionError("ready: the pool has no socket left (all were dropped)"));
+        if (this.#state === "closed") return reject(this.#closedError("ready"));
+        if (this.#slots.length === 0) return reject(this.#noSocketLeft("ready"));
         if (this.#slots.some((c) => c.state === "open")) return resolve();
         this.#slotWaiters.push({ resolve: check, reject });
       };
@@ -380,7 +387,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     expectsReply: boolean,
   ): void {
     if (this.#state !== "open") {
-      reject(new PoolClosedError(`call "${String(method)}" refused: the pool is ${this.#state === "closing" ? "closing" : "closed"}`));
+      reject(this.#closedError(`call "${String(method)}"`));
       return;
     }
     try {
@@ -432,7 +439,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (call.pin !== undefined) {
       const pin = call.pin as PinState;
       if (pin.conn.generation !== pin.generation || (pin.conn.state !== "open" && pin.conn.state !== "draining")) {
-        this.#fail(call, new ConnectionLostError(`call ${call.seq} ("${call.method}") not sent: its pinned socket ${pin.conn.id} was lost`, false));
+        this.#fail(call, pinnedLost(call, pin.conn));
         return undefined;
       }
       target = pin.conn;
@@ -446,11 +453,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       if (target === undefined) {
         this.#fail(
           call,
-          new NoConnectionError(
-            this.#slots.length === 0
-              ? `call ${call.seq} ("${call.method}") failed: the pool has no socket left (all were dropped; last: ${this.#lastLoss})`
-              : `call ${call.seq} ("${call.method}") failed: no socket matches its filter (${this.#slots.length} sockets)`,
-          ),
+          this.#slots.length === 0 ? this.#noSocketLeft(label(call)) : new NoConnectionError(`${label(call)}: no socket matches its filter (${this.#slots.length} sockets)`),
         );
         return undefined;
       }
@@ -463,7 +466,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       this.#fail(
         call,
         new PoolExhaustedError(
-          `call ${call.seq} ("${call.method}") refused: ${this.#counters.queued} calls already wait (maxQueue ${this.#options.maxQueue}), ${this.#counters.inFlight} in flight on ${this.#slots.length} sockets`,
+          `${label(call)} refused: ${this.#counters.queued} calls already wait (maxQueue ${this.#options.maxQueue}), ${this.#counters.inFlight} in flight on ${this.#slots.length} sockets`,
         ),
       );
       return undefined;
@@ -618,7 +621,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #remoteError(conn: Connection, call: PendingCall, message: Incoming): RemoteError {
     if (message.kind !== "error") return new RemoteError(`socket ${conn.id}: unexpected reply`, undefined, undefined);
     const e = message.error;
-    return new RemoteError(`${e.message} (remote error${e.code === undefined ? "" : ` ${e.code}`} for call ${call.seq} "${call.method}" on socket ${conn.id})`, e.code, e.data);
+    return new RemoteError(`${e.message} (remote error${e.code === undefined ? "" : ` ${e.code}`}, ${label(call)} on socket ${conn.id})`, e.code, e.data);
   }
 
   #onEncodeError(conn: Connection, call: PendingCall, error: unknown): void {
@@ -627,7 +630,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const err =
       error instanceof MuxPoolError
         ? error
-        : new ProtocolError(`call ${call.seq} ("${call.method}") could not be encoded for socket ${conn.id}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+        : new ProtocolError(`${label(call)} could not be encoded for socket ${conn.id}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
     this.#fail(call, err);
   }
 
@@ -647,7 +650,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 
   #onTimeout(call: PendingCall): void {
     call.timer = undefined;
-    this.#fail(call, new TimeoutError(`call ${call.seq} ("${call.method}") timed out after ${call.timeoutMs} ms, ${this.#where(call)}`));
+    this.#fail(call, new TimeoutError(`${label(call)} timed out after ${call.timeoutMs} ms, ${this.#where(call)}`));
   }
 
   #abort(call: PendingCall): void {
@@ -719,7 +722,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       call.conn = undefined;
       if (call.pin !== undefined) {
         // A pinned call never changes socket: it stays, or fails with its socket.
-        if (lost) this.#fail(call, new ConnectionLostError(`call ${call.seq} ("${call.method}") not sent: its pinned socket ${from.id} was lost`, false));
+        if (lost) this.#fail(call, pinnedLost(call, from));
         else from.enqueue(call);
         continue;
       }
@@ -766,8 +769,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const queued = conn.takeQueued();
     if (reconnect) conn.backoff();
     else this.#remove(conn);
-    const cause = `socket ${conn.id} closed (code ${code}: ${reason})`;
-    this.#lastLoss = `socket ${conn.id} (${conn.url}) ${wasOpen ? "closed" : "failed"} after ${conn.attempt} failed attempt${conn.attempt === 1 ? "" : "s"}: ${reason}`;
+    this.#lastLoss = `socket ${conn.id} (${conn.url}), ${conn.attempt} failed attempts: ${reason}`;
     // Sent calls first: they are the oldest.
     const retry: PendingCall[] = [];
     for (const call of inFlight) {
@@ -775,13 +777,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       call.conn = undefined;
       if (call.pin === undefined && call.idempotent) retry.push(call);
       else {
-        this.#fail(
-          call,
-          new ConnectionLostError(
-            `call ${call.seq} ("${call.method}") was sent but ${cause} before the reply; ${call.pin === undefined ? "not re-sent: it is not idempotent" : "not re-sent: it is pinned to that socket"}`,
-            true,
-          ),
-        );
+        const why = call.pin === undefined ? "not idempotent" : "pinned to that socket";
+        this.#fail(call, new ConnectionLostError(`${label(call)} was sent but socket ${conn.id} closed (code ${code}: ${reason}) before the reply; not re-sent: it is ${why}`, true));
       }
     }
     for (const call of retry) {
@@ -828,12 +825,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   /** When the last socket is gone, nothing that waits can ever be sent. */
   #afterSlotsChanged(): void {
     if (this.#slots.length > 0) return;
-    const error = (): NoConnectionError => new NoConnectionError(`no socket left: all were dropped (reconnect attempts spent, or revive: false); last: ${this.#lastLoss}`);
-    for (const call of this.#poolQueue.drain()) if (call.where === POOL_QUEUE) this.#fail(call, error());
+    for (const call of this.#poolQueue.drain()) if (call.where === POOL_QUEUE) this.#fail(call, this.#noSocketLeft(label(call)));
     this.#poolQueued = 0;
     const waiters = this.#slotWaiters;
     this.#slotWaiters = [];
-    for (const w of waiters) w.reject(error());
+    for (const w of waiters) w.reject(this.#noSocketLeft("waiting for a socket"));
   }
 
   #expire(conn: Connection): void {
@@ -992,7 +988,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (this.#shutdownPromise !== undefined) return this.#shutdownPromise;
     this.#state = "closed";
     const error = (call: PendingCall): PoolClosedError =>
-      new PoolClosedError(`call ${call.seq} ("${call.method}") rejected: the pool was ${how} while it was ${this.#where(call)}`, cause === undefined ? undefined : { cause });
+      new PoolClosedError(`${label(call)} rejected: the pool was ${how} while it was ${this.#where(call)}`, cause === undefined ? undefined : { cause });
     for (const call of this.#poolQueue.drain()) if (call.where === POOL_QUEUE) this.#fail(call, error(call));
     const slots = this.#slots;
     for (const conn of slots) {
@@ -1028,6 +1024,16 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     });
     return this.#shutdownPromise;
   }
+}
+
+/** How messages name a call: `call 12 ("add")`. */
+function label(call: PendingCall): string {
+  return `call ${call.seq} ("${call.method}")`;
+}
+
+/** A pinned call cannot move: its socket is gone, and it was not sent. */
+function pinnedLost(call: PendingCall, conn: Connection): ConnectionLostError {
+  return new ConnectionLostError(`${label(call)} not sent: its pinned socket ${conn.id} was lost`, false);
 }
 
 /** Smooth weighted round-robin: which endpoint each of `size` slots uses. */
