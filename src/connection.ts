@@ -9,7 +9,7 @@
 
 import { CONN_QUEUE, IN_FLIGHT, type PendingCall } from "./call.ts";
 import type { FrameData, Incoming, OutgoingRequest, RequestId } from "./codec.ts";
-import { ProtocolError } from "./errors.ts";
+import { messageOf, ProtocolError } from "./errors.ts";
 import type { ResolvedOptions, WebSocketConstructor, WebSocketLike } from "./options.ts";
 import { Fifo } from "./queue.ts";
 import { type ConnectionSnapshot, LatencyWindow } from "./stats.ts";
@@ -32,9 +32,12 @@ export interface ConnectionHost {
   onOpen(conn: Connection): void;
   onSettleReply(conn: Connection, call: PendingCall, message: Incoming): void;
   onNotification(conn: Connection, method: string, params: unknown): void;
-  onProtocolError(conn: Connection, error: ProtocolError): void;
-  /** A connect attempt could not even start (url function failed, constructor threw). */
-  onConnectError(conn: Connection, error: Error): void;
+  /**
+   * Something went wrong on the socket that no call owns: a `ProtocolError`
+   * (bad frame, unknown id), or a plain `Error` when a connect attempt could
+   * not even start (url function failed, constructor threw).
+   */
+  onError(conn: Connection, error: Error): void;
   /** Encoding failed: the call cannot be sent anywhere. */
   onEncodeError(conn: Connection, call: PendingCall, error: unknown): void;
   /** A notification (no reply expected) was written. */
@@ -144,8 +147,14 @@ export class Connection implements ConnectionInfo {
   }
 
   #urlFailed(error: unknown): void {
-    this.#host.onConnectError(this, new Error(`socket ${this.id}: the url function failed: ${(error as Error)?.message ?? String(error)}`, { cause: error }));
+    this.#report("the url function failed", error, Error);
     this.#giveUp(CODE_ABANDONED, "url function failed", false);
+  }
+
+  /** Reports `socket 3: <text>[: <cause's message>]` as a `Kind` error to the pool. */
+  #report(text: string, cause?: unknown, Kind: new (message: string, options?: { cause?: unknown }) => Error = ProtocolError): void {
+    const message = `socket ${this.id}: ${text}${cause === undefined ? "" : `: ${messageOf(cause)}`}`;
+    this.#host.onError(this, new Kind(message, cause === undefined ? undefined : { cause }));
   }
 
   #open(url: string): void {
@@ -154,7 +163,7 @@ export class Connection implements ConnectionInfo {
     try {
       socket = new this.#host.WebSocket(url, this.#host.options.protocols);
     } catch (error) {
-      this.#host.onConnectError(this, new Error(`socket ${this.id}: cannot open ${this.url}: ${(error as Error)?.message ?? String(error)}`, { cause: error }));
+      this.#report(`cannot open ${this.url}`, error, Error);
       this.#giveUp(CODE_ABANDONED, "WebSocket constructor threw", false);
       return;
     }
@@ -338,15 +347,10 @@ export class Connection implements ConnectionInfo {
       return;
     }
     if (call.expectsReply) {
-      if (call.ids !== undefined) {
-        for (const id of call.ids) {
-          if (this.inflight.has(id)) return host.onEncodeError(this, call, new Error(`request id ${String(id)} is already in flight`));
-        }
-        for (const id of call.ids) this.inflight.set(id, call);
-      } else {
-        if (this.inflight.has(call.id!)) return host.onEncodeError(this, call, new Error(`request id ${String(call.id)} is already in flight`));
-        this.inflight.set(call.id!, call);
-      }
+      const ids = call.ids ?? [call.id!];
+      const taken = ids.find((id) => this.inflight.has(id));
+      if (taken !== undefined) return host.onEncodeError(this, call, new Error(`request id ${String(taken)} is already in flight`));
+      for (const id of ids) this.inflight.set(id, call);
       call.where = IN_FLIGHT;
       call.conn = this;
       this.inFlight++;
@@ -380,14 +384,14 @@ export class Connection implements ConnectionInfo {
     this.received++;
     const size = typeof data === "string" ? data.length : data.byteLength;
     if (size > host.options.maxMessageSize) {
-      host.onProtocolError(this, new ProtocolError(`socket ${this.id}: dropped a ${size}-byte frame, over maxMessageSize (${host.options.maxMessageSize})`));
+      this.#report(`dropped a ${size}-byte frame, over maxMessageSize (${host.options.maxMessageSize})`);
       return;
     }
     let decoded: Incoming | readonly Incoming[];
     try {
       decoded = host.options.codec.decode(data);
     } catch (error) {
-      host.onProtocolError(this, new ProtocolError(`socket ${this.id}: could not decode a frame: ${(error as Error)?.message ?? String(error)}`, { cause: error }));
+      this.#report("could not decode a frame", error);
       return;
     }
     if (Array.isArray(decoded)) for (const message of decoded) this.#dispatch(message);
@@ -397,7 +401,7 @@ export class Connection implements ConnectionInfo {
 
   #dispatch(message: Incoming): void {
     if (message === null || typeof message !== "object") {
-      this.#host.onProtocolError(this, new ProtocolError(`socket ${this.id}: the codec returned ${String(message)}`));
+      this.#report(`the codec returned ${String(message)}`);
       return;
     }
     if (message.kind === "notification") {
@@ -406,7 +410,7 @@ export class Connection implements ConnectionInfo {
     }
     const id = message.id;
     if (id === null) {
-      this.#host.onProtocolError(this, new ProtocolError(`socket ${this.id}: error reply without id: ${message.kind === "error" ? message.error.message : ""}`));
+      this.#report(`error reply without id: ${message.kind === "error" ? message.error.message : ""}`);
       return;
     }
     const call = this.inflight.get(id);
@@ -421,16 +425,14 @@ export class Connection implements ConnectionInfo {
         this.#oldPings.splice(old, 1);
         return;
       }
-      this.#host.onProtocolError(this, new ProtocolError(`socket ${this.id}: reply for unknown or already settled id ${JSON.stringify(id)}`));
+      this.#report(`reply for unknown or already settled id ${JSON.stringify(id)}`);
       return;
     }
     this.inflight.delete(id);
-    if (call.ids !== undefined && --call.remaining > 0) {
-      // A batch settles when its last reply is in.
+    if (call.ids !== undefined) {
       call.results![call.ids.indexOf(id)] = message;
-      return;
+      if (--call.remaining > 0) return; // a batch settles when its last reply is in
     }
-    if (call.ids !== undefined) call.results![call.ids.indexOf(id)] = message;
     this.inFlight--;
     this.#host.counters.inFlight--;
     this.#host.onSettleReply(this, call, message);

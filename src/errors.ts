@@ -41,6 +41,11 @@ function brandCheck(instance: unknown, code: ErrorCode | undefined): boolean {
   return code === undefined || brand === code;
 }
 
+/** The message of `error` if it has one, else `error` as a string. */
+export function messageOf(error: unknown): string {
+  return (error as Error)?.message ?? String(error);
+}
+
 /** Base class of every muxpool error. */
 export class MuxPoolError extends Error {
   /** A stable machine-readable code, e.g. `ERR_TIMEOUT`. */

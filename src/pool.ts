@@ -12,6 +12,7 @@ import { CODE_ABANDONED, Connection, type ConnectionHost, type Counters } from "
 import {
   ConnectionLostError,
   InvalidConfigError,
+  messageOf,
   MuxPoolError,
   NoConnectionError,
   PoolClosedError,
@@ -187,11 +188,10 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       onOpen: (c) => this.#onOpen(c),
       onSettleReply: (c, call, message) => this.#onReply(c, call, message),
       onNotification: (c, method, params) => this.dispatchEvent(new NotificationEvent(method, params, c.id)),
-      onProtocolError: (c, error) => {
-        this.#protocolErrors++;
+      onError: (c, error) => {
+        if (error instanceof ProtocolError) this.#protocolErrors++;
         this.dispatchEvent(new PoolErrorEvent(error, c.id));
       },
-      onConnectError: (c, error) => this.dispatchEvent(new PoolErrorEvent(error, c.id)),
       onEncodeError: (c, call, error) => this.#onEncodeError(c, call, error),
       onWrittenNoReply: (call) => this.#settleQuietly(call),
       onLost: (c, code, reason, wasOpen) => this.#onLost(c, code, reason, wasOpen),
@@ -447,7 +447,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       try {
         target = this.#route(call, from);
       } catch (error) {
-        this.#fail(call, error instanceof MuxPoolError ? error : new InvalidConfigError("strategy", `the strategy or filter threw: ${(error as Error)?.message ?? String(error)}`));
+        this.#fail(call, error instanceof MuxPoolError ? error : new InvalidConfigError("strategy", `the strategy or filter threw: ${messageOf(error)}`));
         return undefined;
       }
       if (target === undefined) {
@@ -630,7 +630,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const err =
       error instanceof MuxPoolError
         ? error
-        : new ProtocolError(`${label(call)} could not be encoded for socket ${conn.id}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+        : new ProtocolError(`${label(call)} could not be encoded for socket ${conn.id}: ${messageOf(error)}`, { cause: error });
     this.#fail(call, err);
   }
 
