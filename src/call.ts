@@ -7,6 +7,7 @@
  */
 
 import type { RequestId } from "./codec.ts";
+import type { CallOptions } from "./options.ts";
 import type { ConnectionInfo } from "./strategies.ts";
 
 /** Where a call is; see the module doc. */
@@ -31,24 +32,9 @@ export interface Pin {
 }
 
 export class PendingCall {
-  /** Pool-local call number, used in messages. */
-  readonly seq: number;
-  readonly method: string;
-  readonly params: unknown;
-  /** A `batch`: its requests, all in one frame. */
-  readonly batch: readonly BatchRequest[] | undefined;
-  /** `notify`: written, never answered. */
-  readonly expectsReply: boolean;
-  readonly idempotent: boolean;
   readonly filter: ((connection: ConnectionInfo) => boolean) | undefined;
   readonly key: string | undefined;
   readonly signal: AbortSignal | undefined;
-  readonly timeoutMs: number;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (reason: unknown) => void;
-  /** The socket a `withConnection` session pinned it to. */
-  readonly pin: Pin | undefined;
-
   where: Where = NOWHERE;
   /** The socket whose queue or in-flight map holds it. */
   conn: ConnectionLike | undefined = undefined;
@@ -65,35 +51,27 @@ export class PendingCall {
   onAbort: (() => void) | undefined = undefined;
 
   constructor(
-    seq: number,
-    method: string,
-    params: unknown,
-    init: {
-      batch?: readonly BatchRequest[];
-      expectsReply: boolean;
-      idempotent: boolean;
-      filter?: (connection: ConnectionInfo) => boolean;
-      key?: string;
-      signal?: AbortSignal;
-      timeoutMs: number;
-      pin?: Pin;
-      resolve: (value: unknown) => void;
-      reject: (reason: unknown) => void;
-    },
+    /** Pool-local call number, used in messages. */
+    readonly seq: number,
+    readonly method: string,
+    readonly params: unknown,
+    /** A `batch`: its requests, all in one frame. */
+    readonly batch: readonly BatchRequest[] | undefined,
+    /** `false` for `notify`: written, never answered. */
+    readonly expectsReply: boolean,
+    /** May be re-sent after its socket died (its own flag and the pool's `retry`). */
+    readonly idempotent: boolean,
+    /** `signal`, `filter` and `key` are copied from here (the caller may reuse the object). */
+    options: CallOptions | undefined,
+    readonly timeoutMs: number,
+    /** The socket a `withConnection` session pinned it to. */
+    readonly pin: Pin | undefined,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (reason: unknown) => void,
   ) {
-    this.seq = seq;
-    this.method = method;
-    this.params = params;
-    this.batch = init.batch;
-    this.expectsReply = init.expectsReply;
-    this.idempotent = init.idempotent;
-    this.filter = init.filter;
-    this.key = init.key;
-    this.signal = init.signal;
-    this.timeoutMs = init.timeoutMs;
-    this.pin = init.pin;
-    this.resolve = init.resolve;
-    this.reject = init.reject;
+    this.filter = options?.filter;
+    this.key = options?.key;
+    this.signal = options?.signal;
   }
 }
 

@@ -407,18 +407,9 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       return;
     }
     const timeoutMs = options?.timeout ?? this.#options.timeout;
-    const call = new PendingCall(++this.#seq, method, params, {
-      batch,
-      expectsReply,
-      idempotent: this.#options.retry === "always" || (this.#options.retry === "idempotent" && options?.idempotent === true),
-      filter: options?.filter,
-      key: options?.key,
-      signal,
-      timeoutMs,
-      pin,
-      resolve,
-      reject,
-    });
+    const { retry } = this.#options;
+    const idempotent = retry === "always" || (retry === "idempotent" && options?.idempotent === true);
+    const call = new PendingCall(++this.#seq, method, params, batch, expectsReply, idempotent, options, timeoutMs, pin, resolve, reject);
     call.timer = setTimeout(() => this.#onTimeout(call), Math.min(timeoutMs, MAX_DELAY));
     if (signal !== undefined) {
       call.onAbort = () => this.#abort(call);
