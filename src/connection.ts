@@ -11,7 +11,7 @@ import { CONN_QUEUE, IN_FLIGHT, type PendingCall } from "./call.ts";
 import type { FrameData, Incoming, OutgoingRequest, RequestId } from "./codec.ts";
 import { messageOf, ProtocolError } from "./errors.ts";
 import type { ResolvedOptions, WebSocketConstructor, WebSocketLike } from "./options.ts";
-import { Fifo } from "./queue.ts";
+import { CallQueue } from "./queue.ts";
 import { type ConnectionSnapshot, LatencyWindow } from "./stats.ts";
 import type { ConnectionInfo, ConnectionState } from "./strategies.ts";
 import { redactUrl } from "./url.ts";
@@ -63,9 +63,8 @@ export class Connection implements ConnectionInfo {
   /** Bumped on every new socket; a `withConnection` session is bound to one. */
   generation = 0;
   socket: WebSocketLike | undefined = undefined;
-  readonly queue = new Fifo<PendingCall>();
-  /** Live calls in `queue` (the rest are stale entries left by timeouts and aborts). */
-  queued = 0;
+  /** Calls waiting for this socket; entries whose call left (timeout, abort, moved) point elsewhere. */
+  readonly queue: CallQueue<PendingCall> = new CallQueue((c) => c.where === CONN_QUEUE && c.conn === this);
   /** Calls (frames) in flight; a batch counts once. */
   inFlight = 0;
   readonly inflight = new Map<RequestId, PendingCall>();
@@ -99,7 +98,6 @@ export class Connection implements ConnectionInfo {
   /** Earlier pings still unanswered: a slow reply to one of them is not an unknown id. */
   #oldPings: RequestId[] = [];
   #pingSentAt = 0;
-  #stale = 0;
 
   constructor(
     host: ConnectionHost,
@@ -263,31 +261,24 @@ export class Connection implements ConnectionInfo {
     call.where = CONN_QUEUE;
     call.conn = this;
     this.queue.push(call);
-    this.queued++;
     this.#host.counters.queued++;
+  }
+
+  /** Live calls in the queue. */
+  get queued(): number {
+    return this.queue.live;
   }
 
   /** A queued call left by timeout or abort: its queue entry is now stale. */
   forgetQueued(): void {
-    this.queued--;
+    this.queue.forget();
     this.#host.counters.queued--;
-    // Drop stale entries once they outnumber the live ones, so a socket that
-    // never drains cannot accumulate dead calls without bound.
-    if (++this.#stale > 64 && this.#stale > this.queued) {
-      this.queue.retain((c) => c.where === CONN_QUEUE && c.conn === this);
-      this.#stale = 0;
-    }
   }
 
   /** Removes every live queued call, oldest first. */
   takeQueued(): PendingCall[] {
-    const out: PendingCall[] = [];
-    for (const call of this.queue.drain()) {
-      if (call.where === CONN_QUEUE && call.conn === this) out.push(call);
-    }
+    const out = this.queue.take();
     this.#host.counters.queued -= out.length;
-    this.queued = 0;
-    this.#stale = 0;
     return out;
   }
 
@@ -301,22 +292,11 @@ export class Connection implements ConnectionInfo {
     return [...out];
   }
 
-  /** Can write now: open (or draining), nothing queued ahead, room in the window. */
-  canSendNow(): boolean {
-    return this.state === "open" && this.queued === 0 && this.inFlight < this.#host.options.maxInFlight;
-  }
-
   /** Sends queued calls while the window has room. */
   pump(): void {
     const max = this.#host.options.maxInFlight;
     while ((this.state === "open" || this.state === "draining") && this.inFlight < max && this.queued > 0) {
-      const call = this.queue.shift();
-      if (call === undefined) break;
-      if (call.where !== CONN_QUEUE || call.conn !== this) {
-        if (this.#stale > 0) this.#stale--;
-        continue;
-      }
-      this.queued--;
+      const call = this.queue.next()!; // there is a live one: queued > 0
       this.#host.counters.queued--;
       this.write(call);
     }

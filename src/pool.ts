@@ -38,7 +38,7 @@ import {
   validateUrl,
   type WebSocketConstructor,
 } from "./options.ts";
-import { Fifo } from "./queue.ts";
+import { CallQueue } from "./queue.ts";
 import { type ConnectionSnapshot, LatencyWindow, type PoolStats } from "./stats.ts";
 import { type ConnectionInfo, createStrategy } from "./strategies.ts";
 import { defaultWebSocket, onWake } from "./websocket.ts";
@@ -104,7 +104,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   readonly #initialUrl: (index: number) => string;
   readonly #strategy: (connections: readonly ConnectionInfo[], call: CallInfo) => ConnectionInfo;
   readonly #latency: LatencyWindow;
-  readonly #poolQueue = new Fifo<PendingCall>();
+  /** Calls no socket can take yet (every matching one is full or down). */
+  readonly #poolQueue = new CallQueue<PendingCall>((c) => c.where === POOL_QUEUE);
   readonly #keys = new Map<string, Connection>();
   readonly #candidates: Connection[] = [];
   readonly #idPrefix = randomPrefix();
@@ -112,8 +113,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #seq = 0;
   #nextConnectionId = 1;
   #slots: Connection[] = [];
-  #poolQueued = 0;
-  #poolStale = 0;
   #state: "open" | "closing" | "closed" = "open";
   /** What happened to the last socket lost, for NoConnectionError messages. */
   #lastLoss = "";
@@ -196,7 +195,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       onWrittenNoReply: (call) => this.#settleQuietly(call),
       onLost: (c, code, reason, wasOpen) => this.#onLost(c, code, reason, wasOpen),
       onRoom: (c) => {
-        if (this.#poolQueued > 0) this.#drainPoolQueue(c);
+        if (this.#poolQueue.live > 0) this.#drainPoolQueue(c);
       },
       onDrained: (c) => this.#retire(c),
     };
@@ -320,7 +319,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       if (exclusive) {
         conn.exclusive = false;
         this.#wakeSlotWaiters();
-        if (this.#poolQueued > 0 && conn.state === "open") this.#drainPoolQueue(conn);
+        if (this.#poolQueue.live > 0 && conn.state === "open") this.#drainPoolQueue(conn);
       }
     }
   }
@@ -466,7 +465,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       call.where = POOL_QUEUE;
       call.conn = undefined;
       this.#poolQueue.push(call);
-      this.#poolQueued++;
       this.#counters.queued++;
     } else target.enqueue(call);
     return target;
@@ -538,12 +536,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const conn = call.conn as Connection | undefined;
     switch (call.where) {
       case POOL_QUEUE:
-        this.#poolQueued--;
+        this.#poolQueue.forget();
         this.#counters.queued--;
-        if (++this.#poolStale > 64 && this.#poolStale > this.#poolQueued) {
-          this.#poolQueue.retain((c) => c.where === POOL_QUEUE);
-          this.#poolStale = 0;
-        }
         break;
       case CONN_QUEUE:
         conn!.forgetQueued();
@@ -629,7 +623,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const conn = call.conn as Connection | undefined;
     switch (call.where) {
       case POOL_QUEUE:
-        return `waiting in the pool queue (${this.#slots.filter((c) => c.state === "open").length} of ${this.#slots.length} sockets open, ${this.#poolQueued} waiting)`;
+        return `waiting in the pool queue (${this.#slots.filter((c) => c.state === "open").length} of ${this.#slots.length} sockets open, ${this.#poolQueue.live} waiting)`;
       case CONN_QUEUE:
         return `queued on socket ${conn!.id} (${conn!.state}, ${conn!.inFlight} in flight, ${conn!.queued} queued)`;
       case IN_FLIGHT:
@@ -684,16 +678,13 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       if (other !== conn && other.inBackoff && other.queued > 0) this.#moveQueued(other, other.takeQueued(), false);
     }
     this.#wakeSlotWaiters();
-    if (this.#poolQueued > 0) this.#drainPoolQueue(conn);
+    if (this.#poolQueue.live > 0) this.#drainPoolQueue(conn);
   }
 
   /** Re-places calls from the pool queue now that `conn` can take some. */
   #drainPoolQueue(_conn: Connection): void {
-    const waiting: PendingCall[] = [];
-    for (const call of this.#poolQueue.drain()) if (call.where === POOL_QUEUE) waiting.push(call);
+    const waiting = this.#poolQueue.take();
     this.#counters.queued -= waiting.length;
-    this.#poolQueued = 0;
-    this.#poolStale = 0;
     for (const call of waiting) {
       call.where = NOWHERE;
       this.#place(call, undefined, true);
@@ -816,8 +807,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   /** When the last socket is gone, nothing that waits can ever be sent. */
   #afterSlotsChanged(): void {
     if (this.#slots.length > 0) return;
+    // Each #fail takes its call out of the count (the queue is drained first).
     for (const call of this.#poolQueue.drain()) if (call.where === POOL_QUEUE) this.#fail(call, this.#noSocketLeft(label(call)));
-    this.#poolQueued = 0;
     const waiters = this.#slotWaiters;
     this.#slotWaiters = [];
     for (const w of waiters) w.reject(this.#noSocketLeft("waiting for a socket"));

@@ -61,3 +61,56 @@ export class Fifo<T> {
     for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T;
   }
 }
+
+/**
+ * A {@link Fifo} of calls that may also leave from the middle (timeout,
+ * abort) without a search: the owner marks such an item (`holds` turns false
+ * for it) and calls `forget()`. Marked items are skipped when read and swept
+ * once they outnumber the live ones, so a queue that never drains cannot
+ * pile up dead calls.
+ */
+export class CallQueue<T> extends Fifo<T> {
+  /** Items pushed and neither taken nor forgotten. */
+  live = 0;
+  #stale = 0;
+  readonly #holds: (item: T) => boolean;
+
+  constructor(holds: (item: T) => boolean) {
+    super();
+    this.#holds = holds;
+  }
+
+  override push(item: T): void {
+    super.push(item);
+    this.live++;
+  }
+
+  /** A live item left out of band; its entry is now stale. */
+  forget(): void {
+    this.live--;
+    if (++this.#stale > 64 && this.#stale > this.live) {
+      this.retain(this.#holds);
+      this.#stale = 0;
+    }
+  }
+
+  /** Removes and returns the oldest live item, or `undefined` when none is left. */
+  next(): T | undefined {
+    for (let item = this.shift(); item !== undefined; item = this.shift()) {
+      if (this.#holds(item)) {
+        this.live--;
+        return item;
+      }
+      if (this.#stale > 0) this.#stale--;
+    }
+    return undefined;
+  }
+
+  /** Removes every live item, oldest first. */
+  take(): T[] {
+    const out = this.drain().filter(this.#holds);
+    this.live = 0;
+    this.#stale = 0;
+    return out;
+  }
+}
