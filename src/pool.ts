@@ -708,22 +708,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         else from.enqueue(call);
         continue;
       }
-      let target: Connection | null | undefined;
-      try {
-        target = this.#route(call, from);
-      } catch (error) {
-        this.#fail(call, error);
-        continue;
-      }
-      // Only an open socket is worth the move: during an outage the others
-      // are waiting to reconnect too, and bouncing calls between them helps nobody.
-      if (keepOnFrom && (target === null || (target !== undefined && target.state !== "open"))) {
-        from.enqueue(call);
-        continue;
-      }
-      const placed = this.#place(call, from, true);
-      if (placed === undefined) continue;
-      moved.set(placed, (moved.get(placed) ?? 0) + 1);
+      const placed = this.#moveOne(call, from, keepOnFrom);
+      if (placed !== undefined) moved.set(placed, (moved.get(placed) ?? 0) + 1);
     }
     if (moved.size === 0) return;
     const now = this.#host.now();
@@ -732,6 +718,27 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       this.#rerouted += count;
       this.dispatchEvent(new RerouteEvent(count, fromSnapshot, to === null ? null : to.snapshot(now)));
     }
+  }
+
+  /**
+   * Moves one unpinned call off `from`; returns where it went (a socket,
+   * `null` for the pool queue), or `undefined` if it stayed on `from` or settled.
+   */
+  #moveOne(call: PendingCall, from: Connection, keepOnFrom: boolean): Connection | null | undefined {
+    let target: Connection | null | undefined;
+    try {
+      target = this.#route(call, from);
+    } catch (error) {
+      this.#fail(call, error);
+      return undefined;
+    }
+    // Only an open socket is worth the move: during an outage the others
+    // are waiting to reconnect too, and bouncing calls between them helps nobody.
+    if (keepOnFrom && (target === null || (target !== undefined && target.state !== "open"))) {
+      from.enqueue(call);
+      return undefined;
+    }
+    return this.#place(call, from, true);
   }
 
   #onLost(conn: Connection, code: number, reason: string, wasOpen: boolean): void {
@@ -765,15 +772,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     }
     for (const call of retry) {
       this.#retried++;
-      let target: Connection | null | undefined;
-      try {
-        target = this.#route(call, conn);
-      } catch (error) {
-        this.#fail(call, error);
-        continue;
-      }
-      if (reconnect && (target === null || (target !== undefined && target.state !== "open"))) conn.enqueue(call);
-      else this.#place(call, conn, true);
+      this.#moveOne(call, conn, reconnect);
     }
     this.#moveQueued(conn, queued, reconnect, true);
     const snapshot = conn.snapshot(now);
@@ -976,12 +975,12 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     for (const conn of slots) {
       conn.removed = true; // no pumping, no reconnect from here on
       // Messages first, while the counts they quote are still true.
-      const queued = [...conn.queue].filter((c) => c.where === CONN_QUEUE && c.conn === conn).map((c) => [c, error(c)] as const);
-      const inFlight = [...new Set(conn.inflight.values())].map((c) => [c, error(c)] as const);
+      const calls = [...conn.queue].filter((c) => c.where === CONN_QUEUE && c.conn === conn).concat([...new Set(conn.inflight.values())]);
+      const errors = calls.map(error);
       conn.takeQueued();
       conn.takeInFlight();
-      for (const [call, e] of queued) this.#failDetached(call, e);
-      for (const [call, e] of inFlight) this.#failDetached(call, e);
+      calls.forEach((call, i) => this.#failDetached(call, errors[i]));
+
     }
     const waiters = this.#slotWaiters;
     this.#slotWaiters = [];
