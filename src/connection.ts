@@ -180,7 +180,7 @@ export class Connection implements ConnectionInfo {
     this.state = "open";
     this.openedAt = this.#host.now();
     this.#lastInbound = this.openedAt;
-    this.#armHeartbeat();
+    this.#checkLife(); // nothing heard yet: arms the first heartbeat check
     this.#host.onOpen(this);
     this.pump();
   }
@@ -417,13 +417,6 @@ export class Connection implements ConnectionInfo {
     this.#host.counters.inFlight--;
     this.#host.onSettleReply(this, call, message);
     if (this.state === "draining" && this.inFlight === 0 && this.queued === 0) this.#host.onDrained(this);
-  }
-
-  #armHeartbeat(): void {
-    const hb = this.#host.options.heartbeat;
-    if (hb === false) return;
-    clearTimeout(this.#heartbeatTimer);
-    this.#heartbeatTimer = setTimeout(() => this.#checkLife(), hb.interval);
   }
 
   /** Sends a ping now unless one is pending (browsers: back online, tab visible). */

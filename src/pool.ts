@@ -100,8 +100,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   readonly #host: ConnectionHost;
   readonly #counters: Counters = { inFlight: 0, queued: 0 };
   readonly #urlFor: (index: number) => string | Promise<string>;
-  readonly #tagsFor: (index: number) => Readonly<Record<string, string>>;
-  readonly #initialUrl: (index: number) => string;
+  /** The endpoint of each slot index (modulo); none when `url` is a function. */
+  readonly #plan: readonly Endpoint[] | undefined;
   readonly #strategy: (connections: readonly ConnectionInfo[], call: CallInfo) => ConnectionInfo;
   readonly #latency: LatencyWindow;
   /** Calls no socket can take yet (every matching one is full or down). */
@@ -146,19 +146,12 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#options = o;
     const WebSocket = o.WebSocket ?? defaultWebSocket();
     if (WebSocket === undefined) fail("WebSocket", "a WebSocket constructor (this runtime has none: pass one, e.g. from `ws`)", WebSocket);
-    if (typeof source === "string") {
-      this.#urlFor = () => source;
-      this.#tagsFor = () => ({});
-      this.#initialUrl = () => source;
-    } else if (typeof source === "function") {
+    if (typeof source === "function") {
       this.#urlFor = source;
-      this.#tagsFor = () => ({});
-      this.#initialUrl = () => "";
     } else {
-      const plan = spreadByWeight(source, o.size);
+      const plan = typeof source === "string" ? [{ url: source }] : spreadByWeight(source, o.size);
+      this.#plan = plan;
       this.#urlFor = (i) => plan[i % plan.length]!.url;
-      this.#tagsFor = (i) => plan[i % plan.length]!.tags ?? {};
-      this.#initialUrl = (i) => plan[i % plan.length]!.url;
     }
     this.#strategy = createStrategy(o.strategy);
     this.#latency = new LatencyWindow(o.latencyWindow);
@@ -210,7 +203,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   }
 
   #newSlot(index: number): Connection {
-    return new Connection(this.#host, this.#nextConnectionId++, index, this.#urlFor, this.#tagsFor(index), this.#initialUrl(index));
+    const endpoint = this.#plan?.[index % this.#plan.length];
+    return new Connection(this.#host, this.#nextConnectionId++, index, this.#urlFor, endpoint?.tags ?? {}, endpoint?.url ?? "");
   }
 
   // ---------------------------------------------------------------- calls
