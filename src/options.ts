@@ -255,12 +255,11 @@ export function validateUrl(url: unknown): UrlSource {
     checkUrlString("url", url);
     return url;
   }
-  if (Array.isArray(url)) {
-    if (url.length === 0) fail("url", "a URL, a non-empty list of endpoints or a function", url);
+  if (Array.isArray(url) && url.length > 0) {
     url.forEach((endpoint: unknown, i) => {
       const name = `url[${i}]`;
       const e = object(name, endpoint);
-      if (typeof e.url !== "string") fail(`${name}.url`, "a ws:// or wss:// URL string", e.url);
+      if (typeof e.url !== "string") fail(`${name}.url`, "an absolute ws:// or wss:// URL", e.url);
       checkUrlString(`${name}.url`, e.url);
       if (e.weight !== undefined && (typeof e.weight !== "number" || !(e.weight > 0) || !Number.isFinite(e.weight))) {
         fail(`${name}.weight`, "a positive number", e.weight);
@@ -269,7 +268,7 @@ export function validateUrl(url: unknown): UrlSource {
     });
     return url as readonly Endpoint[];
   }
-  return fail("url", "a ws:// or wss:// URL, a list of endpoints or a function", url);
+  return fail("url", "a ws:// or wss:// URL, a non-empty list of endpoints or a function", url);
 }
 
 /** Throws unless `value` is an absolute ws:, wss:, http: or https: URL. */

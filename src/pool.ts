@@ -247,7 +247,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         return;
       }
       if (typeof this.#options.codec.encodeBatch !== "function") {
-        reject(new InvalidConfigError("codec", "The codec has no `encodeBatch`, so `batch()` cannot be used with it"));
+        reject(new InvalidConfigError("codec", "`batch()` needs a codec with `encodeBatch`"));
         return;
       }
       this.#submit("batch", undefined, options, resolve as (v: unknown) => void, reject, requests, pin, true);
@@ -472,46 +472,42 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    */
   #route(call: PendingCall, from: Connection | undefined): Connection | null | undefined {
     const filter = call.filter;
-    const slots = this.#slots;
     const candidates = this.#candidates;
+    candidates.length = 0;
+    // Tiers, best first: 0 open and taking calls, 1 connecting, 2 waiting to
+    // reconnect; 3 takes none now (draining, checked out, expired).
+    let best = 3;
     let anyMatch = false;
-    for (let tier = 0; tier < 3; tier++) {
-      candidates.length = 0;
-      for (let i = 0; i < slots.length; i++) {
-        const c = slots[i]!;
-        if (c === from) continue;
-        if (filter !== undefined && !filter(c)) continue;
-        anyMatch = true;
-        const fits =
-          tier === 0 ? c.state === "open" && !c.exclusive && !(c.expired && c.replacement === undefined) : tier === 1 ? c.state === "connecting" && !c.inBackoff : c.state === "connecting" && c.inBackoff;
-        if (fits) candidates.push(c);
+    for (const c of this.#slots) {
+      if (c === from || (filter !== undefined && !filter(c))) continue;
+      anyMatch = true;
+      const tier =
+        c.state === "open" ? (c.exclusive || (c.expired && c.replacement === undefined) ? 3 : 0) : c.state === "connecting" ? (c.inBackoff ? 2 : 1) : 3;
+      if (tier < best) {
+        best = tier;
+        candidates.length = 0;
       }
-      if (candidates.length === 0) {
-        if (!anyMatch) break;
-        continue;
-      }
-      if (candidates.length === 1) return candidates[0]!;
-      const key = call.key;
-      if (key !== undefined) {
-        const sticky = this.#keys.get(key);
-        if (sticky !== undefined && candidates.includes(sticky)) return sticky;
-      }
-      const picked = this.#strategy(candidates, call) as Connection;
-      if (!candidates.includes(picked)) {
-        throw new InvalidConfigError("strategy", `Expected the strategy to return one of the ${candidates.length} connections it was given, got ${picked === undefined ? "undefined" : `socket ${String((picked as ConnectionInfo).id)}`}`);
-      }
-      if (key !== undefined) {
-        if (this.#keys.size >= 10_000) this.#keys.delete(this.#keys.keys().next().value!);
-        this.#keys.set(key, picked);
-      }
-      return picked;
+      if (tier === best && tier < 3) candidates.push(c);
     }
-    if (!anyMatch) {
-      // `from` is the only match: the caller decides (keep it there, or drop).
-      if (from !== undefined && (filter === undefined || filter(from))) return null;
-      return undefined;
+    if (candidates.length === 0) {
+      // A match that takes no calls now: wait. `from` the only match: the caller decides (keep it there, or drop).
+      return anyMatch || (from !== undefined && (filter === undefined || filter(from))) ? null : undefined;
     }
-    return null;
+    if (candidates.length === 1) return candidates[0]!;
+    const key = call.key;
+    if (key !== undefined) {
+      const sticky = this.#keys.get(key);
+      if (sticky !== undefined && candidates.includes(sticky)) return sticky;
+    }
+    const picked = this.#strategy(candidates, call) as Connection;
+    if (!candidates.includes(picked)) {
+      throw new InvalidConfigError("strategy", `Expected the strategy to return one of the ${candidates.length} connections it was given, got ${picked === undefined ? "undefined" : `socket ${String((picked as ConnectionInfo).id)}`}`);
+    }
+    if (key !== undefined) {
+      if (this.#keys.size >= 10_000) this.#keys.delete(this.#keys.keys().next().value!);
+      this.#keys.set(key, picked);
+    }
+    return picked;
   }
 
   // ---------------------------------------------------------------- settling
