@@ -473,6 +473,14 @@ export class Connection implements ConnectionInfo {
     }, hb.timeout);
   }
 
+  /** Stops the timers the pool set on this socket. */
+  clearTimers(): void {
+    clearTimeout(this.ttlTimer);
+    clearTimeout(this.drainTimer);
+    clearTimeout(this.backoffTimer);
+    this.ttlTimer = this.drainTimer = this.backoffTimer = undefined;
+  }
+
   /** Marks a failed attempt's wait; cleared by `connect()`. */
   backoff(): void {
     this.state = "connecting";

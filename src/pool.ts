@@ -74,15 +74,9 @@ interface PinState extends Pin {
   readonly conn: Connection;
 }
 
-const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-";
-
-/** 8 characters of randomness (48 bits) to prefix this pool's request ids. */
+/** 10 base-32 digits of randomness (50 bits) to prefix this pool's request ids. */
 function randomPrefix(): string {
-  const bytes = new Uint8Array(8);
-  crypto.getRandomValues(bytes);
-  let out = "";
-  for (const b of bytes) out += ID_ALPHABET[b & 63];
-  return out;
+  return Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => (b & 31).toString(32)).join("");
 }
 
 /**
@@ -347,7 +341,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 
   /** Every socket was dropped: nothing that waits can ever be sent. */
   #noSocketLeft(what: string): NoConnectionError {
-    return new NoConnectionError(`${what}: no socket left, all were dropped (reconnect attempts spent, or revive: false); last: ${this.#lastLoss}`);
+    return new NoConnectionError(`${what}: no socket left (all dropped: reconnect attempts spent, or revive: false); last: ${this.#lastLoss}`);
   }
 
   #wakeSlotWaiters(): void {
@@ -735,9 +729,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (conn.removed || this.#state === "closed") return;
     const o = this.#options;
     const now = this.#host.now();
-    clearTimeout(conn.ttlTimer);
-    clearTimeout(conn.drainTimer);
-    conn.ttlTimer = conn.drainTimer = undefined;
+    conn.clearTimers();
     let reconnect = false;
     if (!conn.expired && conn.state !== "draining") {
       if (wasOpen && conn.openedAt > 0 && o.reconnect !== false && now - conn.openedAt >= o.reconnect.resetAfter) conn.attempt = 0;
@@ -784,10 +776,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #remove(conn: Connection): void {
     conn.removed = true;
     conn.state = "closed";
-    clearTimeout(conn.ttlTimer);
-    clearTimeout(conn.drainTimer);
-    clearTimeout(conn.backoffTimer);
-    conn.ttlTimer = conn.drainTimer = conn.backoffTimer = undefined;
+    conn.clearTimers();
     const i = this.#slots.indexOf(conn);
     if (i >= 0) this.#slots.splice(i, 1);
     for (const [key, c] of this.#keys) if (c === conn) this.#keys.delete(key);
@@ -980,9 +969,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const now = this.#host.now();
     this.#shutdownPromise = Promise.all(
       slots.map(async (conn) => {
-        clearTimeout(conn.ttlTimer);
-        clearTimeout(conn.drainTimer);
-        clearTimeout(conn.backoffTimer);
+        conn.clearTimers();
         const wasOpen = conn.state === "open" || conn.state === "draining";
         const snapshot = conn.snapshot(now);
         await conn.close(1000, "pool closed", 1_000);
