@@ -20,19 +20,13 @@ export type ErrorCode =
   | "ERR_PROTOCOL";
 
 /**
- * Class names by code. `new.target.name` is mangled in the minified CDN
- * bundle (it would read e.g. "C"), so muxpool's own classes name themselves.
+ * The class name of a code: `ERR_POOL_CLOSED` → `PoolClosedError`.
+ * `new.target.name` is mangled in the minified CDN bundle (it would read
+ * e.g. "C"), so muxpool's own classes name themselves from their code.
  */
-const NAMES: Record<ErrorCode, string> = {
-  ERR_INVALID_CONFIG: "InvalidConfigError",
-  ERR_TIMEOUT: "TimeoutError",
-  ERR_POOL_EXHAUSTED: "PoolExhaustedError",
-  ERR_POOL_CLOSED: "PoolClosedError",
-  ERR_NO_CONNECTION: "NoConnectionError",
-  ERR_CONNECTION_LOST: "ConnectionLostError",
-  ERR_REMOTE: "RemoteError",
-  ERR_PROTOCOL: "ProtocolError",
-};
+function nameOf(code: ErrorCode): string {
+  return code.slice(4).toLowerCase().replace(/(?:^|_)(\w)/g, (_, c: string) => c.toUpperCase()) + "Error";
+}
 
 function brandCheck(instance: unknown, code: ErrorCode | undefined): boolean {
   if (typeof instance !== "object" || instance === null) return false;
@@ -55,7 +49,7 @@ export class MuxPoolError extends Error {
     super(message, options);
     this.code = code;
     // A user's subclass (no own static CODE) keeps its own name.
-    this.name = new.target === MuxPoolError ? "MuxPoolError" : Object.hasOwn(new.target, "CODE") ? NAMES[code] : new.target.name;
+    this.name = new.target === MuxPoolError ? "MuxPoolError" : Object.hasOwn(new.target, "CODE") ? nameOf(code) : new.target.name;
     Object.defineProperty(this, BRAND, { value: code, enumerable: false });
   }
 
