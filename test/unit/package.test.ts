@@ -26,7 +26,7 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
  * every long string removed it would be 10.6 KB. Until a slimmer design lands, this
  * ceiling guards against growth; the README states the gap.
  */
-const GZIP_BUDGET = 13 * 1024;
+const GZIP_BUDGET = 12.5 * 1024;
 
 type Conditions = Record<string, string>;
 const pkg = readJson("package.json") as {
