@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RpcServer, startRpcServer } from "../../demo/server.ts";
+import { waitFor } from "../fixtures/pool-helpers.ts";
 import {
   ConnectionEvent,
   InvalidConfigError,
@@ -38,14 +39,6 @@ async function rejection(promise: Promise<unknown>): Promise<MuxPoolError> {
     return error as MuxPoolError;
   }
   throw new Error("expected the promise to reject");
-}
-
-async function waitFor(predicate: () => boolean, ms = 5_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > until) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function timers(): number {

@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RpcServer, startRpcServer } from "../../demo/server.ts";
+import { waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, Pool, type PoolErrorEvent, type PoolOptions, TimeoutError } from "../../src/mod.ts";
 
 let server: RpcServer;
@@ -15,14 +16,6 @@ function pool(options: PoolOptions = {}, url = server.url): Pool {
   const p = new Pool(url, { heartbeat: false, reconnect: { initialDelay: 10, maxDelay: 50 }, ...options });
   pools.push(p);
   return p;
-}
-
-async function waitFor(predicate: () => boolean, ms = 5_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > until) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** The server-side id of the socket whose received count grew since `before`. */
