@@ -47,7 +47,11 @@ export class PendingCall {
   /** Written to a socket at least once: the server may have run it. */
   written = false;
   sentAt = 0;
+  /** Its own timer, when it has a timeout of its own (else the pool's deadline lane tracks it). */
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Deadline on the pool's clock; a queued call past it is never written. */
+  deadline = Number.POSITIVE_INFINITY;
+  inLane = false;
   onAbort: (() => void) | undefined = undefined;
 
   constructor(

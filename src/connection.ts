@@ -7,7 +7,7 @@
  * @module
  */
 
-import { CONN_QUEUE, IN_FLIGHT, type PendingCall } from "./call.ts";
+import { CONN_QUEUE, IN_FLIGHT, NOWHERE, type PendingCall } from "./call.ts";
 import type { FrameData, Incoming, OutgoingRequest, RequestId } from "./codec.ts";
 import { messageOf, ProtocolError } from "./errors.ts";
 import type { ResolvedOptions, WebSocketConstructor, WebSocketLike } from "./options.ts";
@@ -48,6 +48,8 @@ export interface ConnectionHost {
   onRoom(conn: Connection): void;
   /** A draining socket has nothing left in flight. */
   onDrained(conn: Connection): void;
+  /** A queued call's deadline passed before it could be written; it is out of the queue already. */
+  onExpired(call: PendingCall, conn: Connection): void;
 }
 
 /** Close code used when the client gives up on a socket (heartbeat, connect timeout). */
@@ -295,9 +297,21 @@ export class Connection implements ConnectionInfo {
   /** Sends queued calls while the window has room. */
   pump(): void {
     const max = this.#host.options.maxInFlight;
+    let now = 0;
     while ((this.state === "open" || this.state === "draining") && this.inFlight < max && this.queued > 0) {
       const call = this.queue.next()!; // there is a live one: queued > 0
       this.#host.counters.queued--;
+      // A call whose deadline passed while it waited is never written: the
+      // server must not run what the caller is told timed out. (Its own
+      // timer may not have fired yet, e.g. when the window opened in the
+      // same tick.)
+      if (now === 0) now = this.#host.now();
+      if (call.deadline <= now) {
+        call.where = NOWHERE;
+        call.conn = undefined;
+        this.#host.onExpired(call, this);
+        continue;
+      }
       this.write(call);
     }
     if (this.state === "open" && this.queued === 0 && this.inFlight < max) this.#host.onRoom(this);

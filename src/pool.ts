@@ -38,6 +38,7 @@ import {
   validateUrl,
   type WebSocketConstructor,
 } from "./options.ts";
+import { DeadlineLane } from "./deadlines.ts";
 import { CallQueue } from "./queue.ts";
 import { type ConnectionSnapshot, LatencyWindow, type PoolStats } from "./stats.ts";
 import { type ConnectionInfo, createStrategy } from "./strategies.ts";
@@ -98,6 +99,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   readonly #plan: readonly Endpoint[] | undefined;
   readonly #strategy: (connections: readonly ConnectionInfo[], call: CallInfo) => ConnectionInfo;
   readonly #latency: LatencyWindow;
+  readonly #lane: DeadlineLane<PendingCall>;
   /** Calls no socket can take yet (every matching one is full or down). */
   readonly #poolQueue = new CallQueue<PendingCall>((c) => c.where === POOL_QUEUE);
   readonly #keys = new Map<string, Connection>();
@@ -150,6 +152,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#strategy = createStrategy(o.strategy);
     this.#latency = new LatencyWindow(o.latencyWindow);
     const now = typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
+    this.#lane = new DeadlineLane<PendingCall>(Math.min(o.timeout, MAX_DELAY), now, (call) => this.#onTimeout(call));
     let nextId: () => RequestId;
     if (o.generateId === undefined) {
       // A counter behind a random per-pool prefix: unique for the pool's life,
@@ -185,6 +188,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         if (this.#poolQueue.live > 0) this.#drainPoolQueue(c);
       },
       onDrained: (c) => this.#retire(c),
+      onExpired: (call, c) => this.#onTimeout(call, `queued on socket ${c.id} until its deadline (${c.inFlight} in flight, ${c.queued} queued)`),
     };
     for (let i = 0; i < o.size; i++) this.#slots.push(this.#newSlot(i));
     if (o.heartbeat !== false) this.#unwake = onWake(() => this.#slots.forEach((c) => c.checkNow()));
@@ -397,7 +401,12 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const { retry } = this.#options;
     const idempotent = retry === "always" || (retry === "idempotent" && options?.idempotent === true);
     const call = new PendingCall(++this.#seq, method, params, batch, expectsReply, idempotent, options, timeoutMs, pin, resolve, reject);
-    call.timer = setTimeout(() => this.#onTimeout(call), Math.min(timeoutMs, MAX_DELAY));
+    // The pool's own timeout: one shared timer (see deadlines.ts). A timeout of its own: its own timer.
+    if (options?.timeout === undefined) this.#lane.add(call);
+    else {
+      call.deadline = this.#host.now() + timeoutMs;
+      call.timer = setTimeout(() => this.#onTimeout(call), Math.min(timeoutMs, MAX_DELAY));
+    }
     if (signal !== undefined) {
       call.onAbort = () => this.#abort(call);
       signal.addEventListener("abort", call.onAbort, { once: true });
@@ -507,8 +516,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   // ---------------------------------------------------------------- settling
 
   #clearCall(call: PendingCall): void {
-    clearTimeout(call.timer);
-    call.timer = undefined;
+    if (call.inLane) this.#lane.forget(call);
+    else if (call.timer !== undefined) {
+      clearTimeout(call.timer);
+      call.timer = undefined;
+    }
     if (call.onAbort !== undefined) {
       call.signal!.removeEventListener("abort", call.onAbort);
       call.onAbort = undefined;
@@ -617,9 +629,9 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     }
   }
 
-  #onTimeout(call: PendingCall): void {
+  #onTimeout(call: PendingCall, where = this.#where(call)): void {
     call.timer = undefined;
-    this.#fail(call, new TimeoutError(`${label(call)} timed out after ${call.timeoutMs} ms, ${this.#where(call)}`));
+    this.#fail(call, new TimeoutError(`${label(call)} timed out after ${call.timeoutMs} ms, ${where}`));
   }
 
   #abort(call: PendingCall): void {
@@ -966,6 +978,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     for (const w of waiters) w.reject(new PoolClosedError(`the pool was ${how}`, cause === undefined ? undefined : { cause }));
     this.#unwake();
     clearTimeout(this.#idleTimer); // no "idle" after close, and no timer left behind
+    this.#lane.clear();
     const now = this.#host.now();
     this.#shutdownPromise = Promise.all(
       slots.map(async (conn) => {

@@ -108,3 +108,34 @@ describe("batch when its socket dies", () => {
     expect(server.executions.get("b1")).toBe(1); // ran once (before the kill), never again
   });
 });
+
+describe("the pool's default timeout (one shared timer)", () => {
+  it("times calls out at the pool's timeout, counting queue time, and leaves no timer once all settled", async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const p = pool({ size: 1, maxInFlight: 2, timeout: 150 });
+    await p.ready();
+    const before = timers();
+    server.hold();
+    const started = Date.now();
+    const calls = Array.from({ length: 5 }, (_, i) => p.call("echo", [i]).catch((e: unknown) => e));
+    const errors = await Promise.all(calls);
+    const elapsed = Date.now() - started;
+    for (const e of errors) {
+      expect(e).toBeInstanceOf(TimeoutError);
+      expect((e as TimeoutError).message).toMatch(/timed out after 150 ms, (sent|queued) on socket 1/);
+    }
+    expect(elapsed).toBeGreaterThanOrEqual(145);
+    expect(elapsed).toBeLessThan(1_000);
+    expect(p.stats().calls).toMatchObject({ timedOut: 5, failed: 5, inFlight: 0, queued: 0 });
+    // Only the 2 in the window were written; the 3 queued ones expired
+    // where they waited and were never sent, even though the window opened
+    // in the very tick their deadline passed.
+    expect(server.stats.requests).toBe(2);
+    expect(server.heldCount()).toBe(2);
+    server.release(); // late replies: counted, never settle anything
+    await waitFor(() => p.stats().protocolErrors === 2);
+    expect(p.stats().protocolErrors).toBe(2);
+    expect(await p.call("echo", ["after"])).toBe("after");
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+});
