@@ -44,8 +44,6 @@ export class PendingCall {
   /** Batch replies collected so far. */
   results: unknown[] | undefined = undefined;
   remaining = 0;
-  /** Written to a socket at least once: the server may have run it. */
-  written = false;
   sentAt = 0;
   /** Its own timer, when it has a timeout of its own (else the pool's deadline lane tracks it). */
   timer: ReturnType<typeof setTimeout> | undefined = undefined;

@@ -341,16 +341,16 @@ export class Connection implements ConnectionInfo {
       return;
     }
     if (call.expectsReply) {
-      const ids = call.ids ?? [call.id!];
-      const taken = ids.find((id) => this.inflight.has(id));
+      // A single call (the hot path) allocates nothing here; a batch checks all its ids first.
+      const taken = call.ids === undefined ? (this.inflight.has(call.id!) ? call.id : undefined) : call.ids.find((id) => this.inflight.has(id));
       if (taken !== undefined) return host.onEncodeError(this, call, new Error(`request id ${String(taken)} is already in flight`));
-      for (const id of ids) this.inflight.set(id, call);
+      if (call.ids === undefined) this.inflight.set(call.id!, call);
+      else for (const id of call.ids) this.inflight.set(id, call);
       call.where = IN_FLIGHT;
       call.conn = this;
       this.inFlight++;
       host.counters.inFlight++;
     }
-    call.written = true;
     call.sentAt = host.now();
     this.sent++;
     // A socket that died unnoticed still "accepts" the frame (browsers and ws
