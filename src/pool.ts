@@ -152,7 +152,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#strategy = createStrategy(o.strategy);
     this.#latency = new LatencyWindow(o.latencyWindow);
     const now = typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
-    this.#lane = new DeadlineLane<PendingCall>(Math.min(o.timeout, MAX_DELAY), now, (call) => this.#onTimeout(call));
+    this.#lane = new DeadlineLane<PendingCall>(now, (call) => this.#onTimeout(call));
     let nextId: () => RequestId;
     if (o.generateId === undefined) {
       // A counter behind a random per-pool prefix: unique for the pool's life,
@@ -185,7 +185,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       onWrittenNoReply: (call) => this.#settleQuietly(call),
       onLost: (c, code, reason, wasOpen) => this.#onLost(c, code, reason, wasOpen),
       onRoom: (c) => {
-        if (this.#poolQueue.live > 0) this.#drainPoolQueue(c);
+        if (this.#poolQueue.live > 0) this.#drainPoolQueue();
       },
       onDrained: (c) => this.#retire(c),
       onExpired: (call, c) => this.#onTimeout(call, `queued on socket ${c.id} until its deadline (${c.inFlight} in flight, ${c.queued} queued)`),
@@ -311,7 +311,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       if (exclusive) {
         conn.exclusive = false;
         this.#wakeSlotWaiters();
-        if (this.#poolQueue.live > 0 && conn.state === "open") this.#drainPoolQueue(conn);
+        if (this.#poolQueue.live > 0 && conn.state === "open") this.#drainPoolQueue();
       }
     }
   }
@@ -401,12 +401,10 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const { retry } = this.#options;
     const idempotent = retry === "always" || (retry === "idempotent" && options?.idempotent === true);
     const call = new PendingCall(++this.#seq, method, params, batch, expectsReply, idempotent, options, timeoutMs, pin, resolve, reject);
+    call.deadline = this.#host.now() + timeoutMs;
     // The pool's own timeout: one shared timer (see deadlines.ts). A timeout of its own: its own timer.
     if (options?.timeout === undefined) this.#lane.add(call);
-    else {
-      call.deadline = this.#host.now() + timeoutMs;
-      call.timer = setTimeout(() => this.#onTimeout(call), Math.min(timeoutMs, MAX_DELAY));
-    }
+    else call.timer = setTimeout(() => this.#onTimeout(call), Math.min(timeoutMs, MAX_DELAY));
     if (signal !== undefined) {
       call.onAbort = () => this.#abort(call);
       signal.addEventListener("abort", call.onAbort, { once: true });
@@ -674,11 +672,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       if (other !== conn && other.inBackoff && other.queued > 0) this.#moveQueued(other, other.takeQueued(), false);
     }
     this.#wakeSlotWaiters();
-    if (this.#poolQueue.live > 0) this.#drainPoolQueue(conn);
+    if (this.#poolQueue.live > 0) this.#drainPoolQueue();
   }
 
-  /** Re-places calls from the pool queue now that `conn` can take some. */
-  #drainPoolQueue(_conn: Connection): void {
+  /** Re-places calls from the pool queue now that a socket can take some. */
+  #drainPoolQueue(): void {
     const waiting = this.#poolQueue.take();
     this.#counters.queued -= waiting.length;
     for (const call of waiting) {

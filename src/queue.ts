@@ -106,6 +106,16 @@ export class CallQueue<T> extends Fifo<T> {
     return undefined;
   }
 
+  /** The oldest live item, left in place (stale entries before it are dropped), or `undefined`. */
+  first(): T | undefined {
+    for (let item = this.peek(); item !== undefined; item = this.peek()) {
+      if (this.#holds(item)) return item;
+      this.shift();
+      if (this.#stale > 0) this.#stale--;
+    }
+    return undefined;
+  }
+
   /** Removes every live item, oldest first. */
   take(): T[] {
     const out = this.drain().filter(this.#holds);

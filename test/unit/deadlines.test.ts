@@ -5,17 +5,22 @@ interface Item extends Timed {
   n: number;
 }
 const item = (n: number): Item => ({ n, deadline: 0, inLane: false });
+/** The pool sets each deadline before adding; the tests do the same. */
+const add = (lane: DeadlineLane<Item>, i: Item, timeoutMs: number): void => {
+  i.deadline = performance.now() + timeoutMs;
+  lane.add(i);
+};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe("DeadlineLane (one timer for the pool's default timeout)", () => {
   it("expires items in order, once each, not before their deadline; forgotten ones never", async () => {
     const expired: [number, number][] = [];
     const started = performance.now();
-    const lane = new DeadlineLane<Item>(40, () => performance.now(), (i) => expired.push([i.n, performance.now() - started]));
+    const lane = new DeadlineLane<Item>(() => performance.now(), (i) => expired.push([i.n, performance.now() - started]));
     const items = Array.from({ length: 6 }, (_, n) => item(n));
-    for (const i of items.slice(0, 3)) lane.add(i);
+    for (const i of items.slice(0, 3)) add(lane, i, 40);
     await sleep(15);
-    for (const i of items.slice(3)) lane.add(i);
+    for (const i of items.slice(3)) add(lane, i, 40);
     lane.forget(items[1]!);
     lane.forget(items[4]!);
     await sleep(120);
@@ -25,11 +30,11 @@ describe("DeadlineLane (one timer for the pool's default timeout)", () => {
   });
 
   it("keeps no timer while nothing is pending", async () => {
-    const lane = new DeadlineLane<Item>(10_000, () => performance.now(), () => {
+    const lane = new DeadlineLane<Item>(() => performance.now(), () => {
       throw new Error("nothing should expire");
     });
     const items = Array.from({ length: 100 }, (_, n) => item(n));
-    for (const i of items) lane.add(i);
+    for (const i of items) add(lane, i, 10_000);
     expect(lane.armed).toBe(true); // one timer for all of them
     expect(lane.size).toBe(100);
     for (const i of items) lane.forget(i);
@@ -39,13 +44,13 @@ describe("DeadlineLane (one timer for the pool's default timeout)", () => {
 
   it("sweeps settled items so that a long deadline does not hold them", async () => {
     const expired: number[] = [];
-    const lane = new DeadlineLane<Item>(30, () => performance.now(), (i) => expired.push(i.n));
+    const lane = new DeadlineLane<Item>(() => performance.now(), (i) => expired.push(i.n));
     const keep = item(-1);
-    lane.add(keep); // one call that never settles keeps the lane alive
+    add(lane, keep, 30); // one call that never settles keeps the lane alive
     let maxBacklog = 0;
     for (let n = 0; n < 50_000; n++) {
       const i = item(n);
-      lane.add(i);
+      add(lane, i, 30);
       lane.forget(i);
       maxBacklog = Math.max(maxBacklog, lane.backlog);
     }
@@ -74,12 +79,12 @@ describe("DeadlineLane (one timer for the pool's default timeout)", () => {
     }) as typeof clearTimeout;
     const expired: number[] = [];
     let lane: DeadlineLane<Item>;
-    lane = new DeadlineLane<Item>(20, () => performance.now(), (i) => {
+    lane = new DeadlineLane<Item>(() => performance.now(), (i) => {
       expired.push(i.n);
-      if (i.n === 0) lane.add(item(1));
+      if (i.n === 0) add(lane, item(1), 20);
     });
     try {
-      lane.add(item(0));
+      add(lane, item(0), 20);
       await new Promise((r) => realSet(r, 35));
       expect(expired).toEqual([0]);
       expect(pending.size).toBe(1);
