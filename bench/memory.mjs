@@ -3,10 +3,8 @@
 //
 //   node --expose-gc bench/memory.mjs          (npm run bench runs it)
 //   CALLS=50000 node --expose-gc bench/memory.mjs
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import WebSocket from "ws";
 import { Pool } from "../dist/index.js";
+import { rawClient, startServer } from "./raw.mjs";
 
 if (typeof globalThis.gc !== "function") {
   console.error("run with node --expose-gc");
@@ -14,9 +12,8 @@ if (typeof globalThis.gc !== "function") {
 }
 const CALLS = Number(process.env.CALLS ?? 20_000);
 
-const server = spawn(process.execPath, [new URL("./server.mjs", import.meta.url).pathname], { stdio: ["pipe", "pipe", "inherit"] });
-const [chunk] = await once(server.stdout, "data");
-const url = `ws://127.0.0.1:${String(chunk).trim()}`;
+const server = await startServer();
+const url = server.url;
 
 function used() {
   globalThis.gc();
@@ -47,31 +44,8 @@ async function measure(open, holdMs) {
 }
 
 async function raw() {
-  const sockets = await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      const waiting = new Map();
-      ws.on("message", (data) => {
-        const m = JSON.parse(data.toString());
-        const resolve = waiting.get(m.id);
-        waiting.delete(m.id);
-        resolve(m.result);
-      });
-      await once(ws, "open");
-      return { ws, waiting };
-    }),
-  );
-  let id = 0;
-  return {
-    call: (holdMs) =>
-      new Promise((resolve) => {
-        const s = sockets[id % 4];
-        const rid = ++id;
-        s.waiting.set(rid, resolve);
-        s.ws.send(JSON.stringify({ jsonrpc: "2.0", id: rid, method: "sleep", params: [holdMs] }));
-      }),
-    close: async () => sockets.forEach((s) => s.ws.terminate()),
-  };
+  const client = await rawClient(url, 4);
+  return { call: (holdMs) => client.call("sleep", [holdMs]), close: client.close };
 }
 
 async function mux(maxInFlight) {
@@ -93,4 +67,4 @@ console.log("case                                bytes/call  ratio   left after 
 for (const [name, r] of rows) {
   console.log(`${name.padEnd(34)} ${Math.round(r.perCall).toString().padStart(10)}  ${(r.perCall / base).toFixed(2).padStart(5)}   ${Math.round(r.left / 1024)} KiB`);
 }
-server.kill();
+server.stop();

@@ -6,19 +6,16 @@
 //
 //   npm run bench            (builds first)
 //   CALLS=50000 ROUNDS=5 npm run bench
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import WebSocket from "ws";
 import { Pool } from "../dist/index.js";
+import { rawClient, startServer } from "./raw.mjs";
 
 const CALLS = Number(process.env.CALLS ?? 60_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const ROUND_MS = Number(process.env.ROUND_MS ?? 15_000);
 const CONCURRENCY = 256;
 
-const server = spawn(process.execPath, [new URL("./server.mjs", import.meta.url).pathname], { stdio: ["pipe", "pipe", "inherit"] });
-const [chunk] = await once(server.stdout, "data");
-const url = `ws://127.0.0.1:${String(chunk).trim()}`;
+const server = await startServer();
+const url = server.url;
 
 function percentile(sorted, q) {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
@@ -45,34 +42,10 @@ async function drive(call) {
   return { callsPerSec: (latencies.length / ms) * 1000, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
 }
 
-/** Raw ws: one socket, ids from a counter, a Map of pending resolvers. */
 async function rawWs(sockets) {
-  const conns = await Promise.all(
-    Array.from({ length: sockets }, async () => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      const pending = new Map();
-      ws.on("message", (data) => {
-        const m = JSON.parse(data.toString());
-        const resolve = pending.get(m.id);
-        pending.delete(m.id);
-        resolve(m.result);
-      });
-      await once(ws, "open");
-      return { ws, pending };
-    }),
-  );
-  let id = 0;
-  let next = 0;
-  const result = await drive(
-    (i) =>
-      new Promise((resolve) => {
-        const c = conns[next++ % conns.length];
-        const rid = ++id;
-        c.pending.set(rid, resolve);
-        c.ws.send(JSON.stringify({ jsonrpc: "2.0", id: rid, method: "echo", params: [i] }));
-      }),
-  );
-  for (const c of conns) c.ws.terminate();
+  const client = await rawClient(url, sockets);
+  const result = await drive((i) => client.call("echo", [i]));
+  await client.close();
   return result;
 }
 
@@ -107,4 +80,4 @@ for (const [name, s] of Object.entries(summary)) {
   const base = summary[name.startsWith("muxpool, 1") || name.startsWith("raw ws, 1") ? "raw ws, 1 socket" : "raw ws, 4 sockets"].callsPerSec;
   console.log(`${name.padEnd(20)} ${Math.round(s.callsPerSec).toString().padStart(8)}   ${(s.callsPerSec / base).toFixed(2).padStart(5)}   ${s.p50.toFixed(2).padStart(6)}   ${s.p99.toFixed(2).padStart(6)}`);
 }
-server.kill();
+server.stop();
