@@ -184,7 +184,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       onEncodeError: (c, call, error) => this.#onEncodeError(c, call, error),
       onWrittenNoReply: (call) => this.#settleQuietly(call),
       onLost: (c, code, reason, wasOpen) => this.#onLost(c, code, reason, wasOpen),
-      onRoom: (c) => {
+      onRoom: () => {
         if (this.#poolQueue.live > 0) this.#drainPoolQueue();
       },
       onDrained: (c) => this.#retire(c),
