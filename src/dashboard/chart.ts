@@ -167,13 +167,17 @@ export class LineChart {
     for (let s = this.#series.length - 1; s >= 0; s--) {
       const spec = this.#series[s]!;
       const data = this.#data[s]!;
-      ctx.beginPath();
-      for (let k = 0; k < this.#count; k++) {
-        const x = xOf(k);
-        const y = yOf(data[(start + k) % this.#capacity]!);
-        if (k === 0) ctx.moveTo(x, y);
-        else ctx.lineTo(x, y);
-      }
+      /** Starts a new path along the series' points. */
+      const trace = (): void => {
+        ctx.beginPath();
+        for (let k = 0; k < this.#count; k++) {
+          const x = xOf(k);
+          const y = yOf(data[(start + k) % this.#capacity]!);
+          if (k === 0) ctx.moveTo(x, y);
+          else ctx.lineTo(x, y);
+        }
+      };
+      trace();
       if (spec.fill === true) {
         ctx.save();
         ctx.lineTo(xOf(this.#count - 1), top + plotH);
@@ -183,13 +187,7 @@ export class LineChart {
         ctx.fillStyle = spec.color;
         ctx.fill();
         ctx.restore();
-        ctx.beginPath();
-        for (let k = 0; k < this.#count; k++) {
-          const x = xOf(k);
-          const y = yOf(data[(start + k) % this.#capacity]!);
-          if (k === 0) ctx.moveTo(x, y);
-          else ctx.lineTo(x, y);
-        }
+        trace(); // the line alone, without the closing edges of the fill
       }
       ctx.strokeStyle = spec.color;
       ctx.lineWidth = 1.6;
