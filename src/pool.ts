@@ -432,16 +432,21 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       try {
         target = this.#route(call, from);
       } catch (error) {
-        this.#fail(call, error instanceof MuxPoolError ? error : new InvalidConfigError("strategy", `the strategy or filter threw: ${messageOf(error)}`));
+        this.#fail(call, strategyError(error));
         return undefined;
       }
-      if (target === undefined) {
-        this.#fail(
-          call,
-          this.#slots.length === 0 ? this.#noSocketLeft(label(call)) : new NoConnectionError(`${label(call)}: no socket matches its filter (${this.#slots.length} sockets)`),
-        );
-        return undefined;
-      }
+    }
+    return this.#deliver(call, target, moving);
+  }
+
+  /** The second half of {@link #place}: the call goes to `target` (`null`: the pool queue; `undefined`: no socket matches). */
+  #deliver(call: PendingCall, target: Connection | null | undefined, moving: boolean): Connection | null | undefined {
+    if (target === undefined) {
+      this.#fail(
+        call,
+        this.#slots.length === 0 ? this.#noSocketLeft(label(call)) : new NoConnectionError(`${label(call)}: no socket matches its filter (${this.#slots.length} sockets)`),
+      );
+      return undefined;
     }
     if (target !== null && (target.state === "open" || target.state === "draining") && target.queued === 0 && target.inFlight < this.#options.maxInFlight) {
       target.write(call); // fast path: no queue
@@ -723,7 +728,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     try {
       target = this.#route(call, from);
     } catch (error) {
-      this.#fail(call, error);
+      this.#fail(call, strategyError(error));
       return undefined;
     }
     // Only an open socket is worth the move: during an outage the others
@@ -732,7 +737,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       from.enqueue(call);
       return undefined;
     }
-    return this.#place(call, from, true);
+    return this.#deliver(call, target, true); // routed once: the strategy is not asked twice
   }
 
   #onLost(conn: Connection, code: number, reason: string, wasOpen: boolean): void {
@@ -996,6 +1001,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 }
 
 /** How messages name a call: `call 12 ("add")`. */
+/** What a call rejects with when the user's strategy or filter threw. */
+function strategyError(error: unknown): MuxPoolError {
+  return error instanceof MuxPoolError ? error : new InvalidConfigError("strategy", `the strategy or filter threw: ${messageOf(error)}`);
+}
+
 function label(call: PendingCall): string {
   return `call ${call.seq} ("${call.method}")`;
 }
