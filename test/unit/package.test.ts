@@ -107,6 +107,21 @@ describe("package.json", () => {
       }
     }
   });
+
+  it("package-lock.json lists every optional dependency, so `npm ci` accepts it", () => {
+    // npm ci refuses a lock that misses any optional dependency, even one for
+    // another platform. This registry mirror has only linux-x64 builds of
+    // deno's binaries, so a lock regenerated here drops the others: re-add
+    // them with `node scripts/lock-platforms.mjs`.
+    const lock = readJson("package-lock.json") as { packages: Record<string, { optionalDependencies?: Record<string, string> }> };
+    const missing: string[] = [];
+    for (const [path, entry] of Object.entries(lock.packages)) {
+      for (const name of Object.keys(entry.optionalDependencies ?? {})) {
+        if (lock.packages[`node_modules/${name}`] === undefined && lock.packages[`${path}/node_modules/${name}`] === undefined) missing.push(`${name} (of ${path || "the root"})`);
+      }
+    }
+    expect(missing, "run `node scripts/lock-platforms.mjs`").toEqual([]);
+  });
 });
 
 describe("deno.json agrees with package.json", () => {
