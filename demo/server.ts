@@ -677,9 +677,13 @@ export class RpcServer {
     return undefined;
   }
 
-  /** terminate() one RPC socket (no close frame); default the oldest. */
+  /**
+   * terminate() one RPC socket (no close frame); default the oldest that is
+   * not stalled. A stalled socket's client may have dropped it already: its
+   * paused TCP socket never reads the FIN, so it lingers here until killed.
+   */
   kill(id?: number): boolean {
-    const c = this.pick(id);
+    const c = this.pick(id, (x) => !x.stalled) ?? this.pick(id);
     if (!c) return false;
     this.conns.delete(c.id);
     c.ws.terminate();

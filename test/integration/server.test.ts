@@ -448,6 +448,20 @@ describe("demo RPC server: socket faults", () => {
     await until(() => pong);
   });
 
+  it("kill() with no id passes over a stalled socket, and takes it when it is the only one", async () => {
+    const s = await server();
+    const stalled = await client(s.url);
+    const live = await client(s.url);
+    const [first] = s.connections().map((x) => x.id);
+    expect(s.stall(first)).toBe(true);
+    expect(s.kill()).toBe(true); // not the stalled oldest: a client may have dropped it already
+    expect((await live.closed).code).toBe(1006);
+    expect(s.connections().map((x) => x.id)).toEqual([first]);
+    expect(s.kill()).toBe(true);
+    expect((await stalled.closed).code).toBe(1006);
+    expect(s.connections()).toEqual([]);
+  });
+
   it("refuse rejects new RPC upgrades but not admin", async () => {
     const s = await server();
     s.refuse(true);
