@@ -50,7 +50,6 @@ export class PendingCall {
   /** Deadline on the pool's clock; a queued call past it is never written. */
   deadline = Number.POSITIVE_INFINITY;
   inLane = false;
-  onAbort: (() => void) | undefined = undefined;
 
   constructor(
     /** Pool-local call number, used in messages. */

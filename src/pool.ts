@@ -103,6 +103,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   /** Calls no socket can take yet (every matching one is full or down). */
   readonly #poolQueue = new CallQueue<PendingCall>((c) => c.where === POOL_QUEUE);
   readonly #keys = new Map<string, Connection>();
+  /** The calls waiting on each AbortSignal, and its one listener. */
+  readonly #watched = new WeakMap<AbortSignal, { calls: Set<PendingCall>; listener: () => void }>();
   readonly #candidates: Connection[] = [];
   readonly #idPrefix = randomPrefix();
   #idCounter = 0;
@@ -405,10 +407,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     // The pool's own timeout: one shared timer (see deadlines.ts). A timeout of its own: its own timer.
     if (options?.timeout === undefined) this.#lane.add(call);
     else call.timer = setTimeout(() => this.#onTimeout(call), Math.min(timeoutMs, MAX_DELAY));
-    if (signal !== undefined) {
-      call.onAbort = () => this.#abort(call);
-      signal.addEventListener("abort", call.onAbort, { once: true });
-    }
+    if (signal !== undefined) this.#watch(call, signal);
     this.#place(call, undefined, false);
   }
 
@@ -524,10 +523,34 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       clearTimeout(call.timer);
       call.timer = undefined;
     }
-    if (call.onAbort !== undefined) {
-      call.signal!.removeEventListener("abort", call.onAbort);
-      call.onAbort = undefined;
+    if (call.signal !== undefined) this.#unwatch(call, call.signal);
+  }
+
+  /**
+   * One abort listener per signal, however many calls share it: a signal
+   * passed to thousands of calls gets one listener, not thousands (Node warns
+   * "possible EventTarget memory leak" past 10).
+   */
+  #watch(call: PendingCall, signal: AbortSignal): void {
+    let watch = this.#watched.get(signal);
+    if (watch === undefined) {
+      const calls = new Set<PendingCall>();
+      const listener = (): void => {
+        this.#watched.delete(signal);
+        for (const c of [...calls]) this.#fail(c, signal.reason);
+      };
+      watch = { calls, listener };
+      this.#watched.set(signal, watch);
+      signal.addEventListener("abort", listener, { once: true });
     }
+    watch.calls.add(call);
+  }
+
+  #unwatch(call: PendingCall, signal: AbortSignal): void {
+    const watch = this.#watched.get(signal);
+    if (watch === undefined || !watch.calls.delete(call) || watch.calls.size > 0) return;
+    this.#watched.delete(signal);
+    signal.removeEventListener("abort", watch.listener);
   }
 
   /** Takes a call out of whatever holds it. */
@@ -635,11 +658,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #onTimeout(call: PendingCall, where = this.#where(call)): void {
     call.timer = undefined;
     this.#fail(call, new TimeoutError(`${label(call)} timed out after ${call.timeoutMs} ms, ${where}`));
-  }
-
-  #abort(call: PendingCall): void {
-    call.onAbort = undefined;
-    this.#fail(call, call.signal!.reason);
   }
 
   #checkIdle(): void {

@@ -3,6 +3,7 @@
  * 127.0.0.1, port 0: results, every error path, deadlines, aborts, queues,
  * strategies, filters and keys, close and destroy, and leaks.
  */
+import { getEventListeners } from "node:events";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RpcServer, startRpcServer } from "../../demo/server.ts";
 import { waitFor } from "../fixtures/pool-helpers.ts";
@@ -290,7 +291,31 @@ describe("deadlines and aborts", () => {
     expect(server.stats.requests).toBe(0);
   });
 
-  it("settled calls leave no timer and no abort listener behind", async () => {
+  it("one signal shared by many calls: in flight and queued reject with its reason, the others are untouched", async () => {
+    const p = pool({ size: 2, maxInFlight: 4 });
+    await waitFor(() => p.stats().connections.open === 2);
+    server.hold();
+    const controller = new AbortController();
+    const shared = Array.from({ length: 20 }, (_, i) => p.call("echo", [i], { signal: controller.signal }));
+    const others = Array.from({ length: 5 }, (_, i) => p.call("echo", [100 + i]));
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(1); // one listener for 20 calls
+    expect(p.stats().calls).toMatchObject({ inFlight: 8, queued: 17 });
+    const reason = new Error("page left");
+    controller.abort(reason);
+    const settled = await Promise.allSettled(shared);
+    expect(settled.every((r) => r.status === "rejected" && r.reason === reason)).toBe(true);
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+    expect(p.stats().calls).toMatchObject({ failed: 20, timedOut: 0, queued: 0 });
+    server.release();
+    expect(await Promise.all(others)).toEqual([100, 101, 102, 103, 104]);
+    // The same signal, already aborted: refused before anything is sent.
+    const sent = server.stats.requests;
+    expect(await rejection(p.call("echo", [1], { signal: controller.signal }))).toBe(reason);
+    expect(server.stats.requests).toBe(sent);
+    expect(p.stats().calls).toMatchObject({ inFlight: 0, queued: 0, succeeded: 5 });
+  });
+
+  it("settled calls leave no timer and no abort listener behind; a shared signal holds one listener at a time", async () => {
     const p = pool({ size: 2 });
     await p.ready();
     const before = timers();
@@ -303,8 +328,10 @@ describe("deadlines and aborts", () => {
     controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => (removed++, remove(...args))) as typeof remove;
     await Promise.all(Array.from({ length: 500 }, (_, i) => p.call("echo", [i], { signal: controller.signal })));
     await Promise.allSettled(Array.from({ length: 50 }, () => p.call("sleep", [60], { timeout: 20, signal: controller.signal })));
-    expect(added).toBe(550);
-    expect(removed).toBe(550);
+    // Two bursts, each sharing the signal: one listener each, removed when its last call settled.
+    expect(added).toBe(2);
+    expect(removed).toBe(2);
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
     await new Promise((r) => setTimeout(r, 120)); // the in-process server's own sleeps end too
     expect(timers()).toBeLessThanOrEqual(before);
   });
