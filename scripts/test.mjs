@@ -17,7 +17,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -65,6 +65,9 @@ function run(label, cmd, args, extraEnv = {}) {
   });
 }
 
+/** Failed tests, named again in the summary so a long CI log need not be searched. */
+const failures = [];
+
 function finish(failedStep) {
   let passed = 0;
   let failed = 0;
@@ -75,6 +78,7 @@ function finish(failedStep) {
     passed += c.passed;
     failed += c.failed;
   }
+  for (const line of failures) console.log(`  ✗ ${line}`);
   if (failedStep !== undefined) {
     console.log(`  FAILED at: ${failedStep}`);
     if (failed === 0) failed = 1;
@@ -102,6 +106,13 @@ async function vitestStep(label, runtime, configArgs) {
   const json = JSON.parse(readFileSync(report, "utf8"));
   const skipped = (json.numPendingTests ?? 0) + (json.numTodoTests ?? 0);
   counts.set(runtime, { passed: json.numPassedTests, failed: json.numFailedTests });
+  for (const file of json.testResults ?? []) {
+    const where = relative(root, file.name);
+    for (const a of file.assertionResults) {
+      if (a.status === "failed") failures.push(`${where} › ${a.fullName}: ${String(a.failureMessages?.[0] ?? "").split("\n")[0].slice(0, 200)}`);
+    }
+    if (file.status === "failed" && file.assertionResults.every((a) => a.status !== "failed")) failures.push(`${where}: ${String(file.message ?? "failed to load").split("\n")[0].slice(0, 200)}`);
+  }
   // A suite that failed to load reports no failed test but is a failure.
   const brokenFiles = (json.testResults ?? []).filter((f) => f.status === "failed" && f.assertionResults.every((a) => a.status !== "failed"));
   if (r.code !== 0 || !json.success || json.numFailedTests > 0) {
