@@ -100,6 +100,8 @@ export class Connection implements ConnectionInfo {
   /** Earlier pings still unanswered: a slow reply to one of them is not an unknown id. */
   #oldPings: RequestId[] = [];
   #pingSentAt = 0;
+  /** What the runtime said in the socket's last error event, if anything. */
+  #socketError = "";
 
   constructor(
     host: ConnectionHost,
@@ -173,7 +175,12 @@ export class Connection implements ConnectionInfo {
     socket.onmessage = (event: { data: unknown }) => this.#onMessage(event.data as FrameData);
     socket.onclose = (event: { code: number; reason: string }) => this.#onClose(event.code, event.reason);
     // An error is always followed by a close event; the close decides.
-    socket.onerror = () => {};
+    this.#socketError = "";
+    // Node's ws and Deno say why a socket failed ("Unexpected server response:
+    // 401", "connect ECONNREFUSED …"); browsers do not. Kept for the close reason.
+    socket.onerror = (event: { message?: unknown } | null) => {
+      if (typeof event?.message === "string" && event.message !== "") this.#socketError = event.message;
+    };
   }
 
   #onOpen(): void {
@@ -190,7 +197,8 @@ export class Connection implements ConnectionInfo {
   #onClose(code: number, reason: string): void {
     const wasOpen = this.state === "open" || this.state === "draining";
     this.#detach();
-    this.#host.onLost(this, code, reason || (wasOpen ? "closed by peer" : "could not connect"), wasOpen);
+    const detail = this.#socketError === "" ? "" : `: ${this.#socketError}`;
+    this.#host.onLost(this, code, reason || (wasOpen ? "closed by peer" : "could not connect") + detail, wasOpen);
   }
 
   /** Declares the socket dead now, without waiting for a close handshake. */

@@ -243,10 +243,41 @@ function section(option: string, value: unknown): Record<string, unknown> | fals
   return value === false ? false : value === undefined || value === true ? {} : object(option, value);
 }
 
-const KNOWN = new Set([
+const KNOWN = [
   ...Object.keys(COUNTS), ...Object.keys(DURATIONS),
   "strategy", "revive", "reconnect", "heartbeat", "retry", "codec", "generateId", "WebSocket", "protocols",
-]);
+];
+const CALL_KEYS = ["timeout", "signal", "idempotent", "filter", "key"];
+
+/** Levenshtein distance: the fewest one-letter edits from `a` to `b`. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * Throws `InvalidConfigError` for a key of `value` that is not in `known`: a
+ * misspelt option (`maxAttempt`, `idempotant`) would otherwise be ignored
+ * without a word, and the default used instead.
+ */
+export function onlyKnown(value: object, known: readonly string[], prefix = ""): void {
+  for (const key in value) {
+    if (known.includes(key)) continue;
+    // The closest known name, if only a slip away (`timeOut`, `maxAttempt`, `exclusve`, `weigth`).
+    let near: string | undefined;
+    let best = key.length < 5 ? 2 : 3;
+    for (const k of known) {
+      const d = distance(key.toLowerCase(), k.toLowerCase());
+      if (d < best) [near, best] = [k, d];
+    }
+    throw new InvalidConfigError(prefix + key, `Unknown option \`${prefix}${key}\`${near ? ` (did you mean \`${prefix}${near}\`?)` : ""}; known: ${known.join(", ")}`);
+  }
+}
 
 /** Checks the \`url\` argument of the constructor (string, endpoints or function). */
 export function validateUrl(url: unknown): UrlSource {
@@ -259,6 +290,7 @@ export function validateUrl(url: unknown): UrlSource {
     url.forEach((endpoint: unknown, i) => {
       const name = `url[${i}]`;
       const e = object(name, endpoint);
+      onlyKnown(e, ["url", "weight", "tags"], `${name}.`);
       if (typeof e.url !== "string") fail(`${name}.url`, "an absolute ws:// or wss:// URL", e.url);
       checkUrlString(`${name}.url`, e.url);
       if (e.weight !== undefined && (typeof e.weight !== "number" || !(e.weight > 0) || !Number.isFinite(e.weight))) {
@@ -287,9 +319,7 @@ export function checkUrlString(option: string, value: string): void {
 /** Applies defaults and validates every option; throws `InvalidConfigError` naming the first bad one. */
 export function resolveOptions(input: unknown): ResolvedOptions {
   const o = object("options", input === undefined ? {} : input);
-  for (const name of Object.keys(o)) {
-    if (!KNOWN.has(name)) throw new InvalidConfigError(name, `Unknown option \`${name}\`; known options: ${[...KNOWN].join(", ")}`);
-  }
+  onlyKnown(o, KNOWN);
   const out: Record<string, unknown> = {
     strategy: o.strategy ?? "least-pending",
     revive: boolean("revive", o.revive, true),
@@ -310,6 +340,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   const r = section("reconnect", o.reconnect);
   if (r) {
+    onlyKnown(r, ["factor", "jitter", "maxAttempts", ...Object.keys(RECONNECT_DURATIONS)], "reconnect.");
     const reconnect: Record<string, unknown> = {
       factor: r.factor ?? 2,
       jitter: boolean("reconnect.jitter", r.jitter, true),
@@ -329,6 +360,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   const h = section("heartbeat", o.heartbeat);
   if (h) {
+    onlyKnown(h, ["method", "params", ...Object.keys(HEARTBEAT_DURATIONS)], "heartbeat.");
     const heartbeat: Record<string, unknown> = { method: h.method ?? "ping", params: h.params };
     if (typeof heartbeat.method !== "string" || heartbeat.method === "") fail("heartbeat.method", "a non-empty string", heartbeat.method);
     readNumbers(heartbeat, h, HEARTBEAT_DURATIONS, false, "heartbeat.");
@@ -351,6 +383,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 export function checkCallOptions(options: CallOptions | undefined): void {
   if (options === undefined) return;
   if (typeof options !== "object" || options === null) fail("options", "an object", options);
+  onlyKnown(options, CALL_KEYS);
   if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 1, MAX_DELAY, "a number of ms");
   if (options.signal !== undefined && (typeof options.signal !== "object" || options.signal === null || typeof options.signal.addEventListener !== "function")) {
     fail("signal", "an AbortSignal", options.signal);

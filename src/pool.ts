@@ -31,6 +31,7 @@ import {
   fail,
   type Endpoint,
   MAX_DELAY,
+  onlyKnown,
   type PoolOptions,
   type ResolvedOptions,
   resolveOptions,
@@ -260,6 +261,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    * once, in `successful` or `failed`, with its index.
    */
   async callAll<T = unknown>(requests: readonly CallRequest[], options: { concurrency?: number } = {}): Promise<CallAllResult<T>> {
+    onlyKnown(options, ["concurrency"]);
     const concurrency = options.concurrency ?? this.#options.size * this.#options.maxInFlight;
     checkNumber("concurrency", concurrency, 1, Infinity, "a number");
     const result: CallAllResult<T> = { successful: [], failed: [] };
@@ -290,6 +292,9 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    */
   async withConnection<T>(fn: (connection: PinnedConnection) => T | Promise<T>, options: { exclusive?: boolean; timeout?: number } = {}): Promise<T> {
     if (typeof fn !== "function") fail("fn", "a function", fn);
+    onlyKnown(options, ["exclusive", "timeout"]);
+    if (options.exclusive !== undefined && typeof options.exclusive !== "boolean") fail("exclusive", "a boolean", options.exclusive);
+    if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 1, MAX_DELAY, "a number of ms");
     const exclusive = options.exclusive === true;
     const conn = await this.#acquire(options.timeout ?? this.#options.timeout);
     const pin: PinState = { conn, generation: conn.generation, ended: false };
@@ -936,6 +941,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   close(options: { timeout?: number } = {}): Promise<void> {
     if (this.#closePromise !== undefined) return this.#closePromise;
     try {
+      onlyKnown(options, ["timeout"]);
       if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 0, Infinity, "a number of ms");
     } catch (error) {
       return Promise.reject(error);

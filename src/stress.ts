@@ -7,7 +7,7 @@
 
 import type { Pool } from "./pool.ts";
 import { type LatencySnapshot, LatencyWindow, type PoolStats } from "./stats.ts";
-import { type CallOptions, checkNumber } from "./options.ts";
+import { type CallOptions, checkNumber, onlyKnown } from "./options.ts";
 
 /** Options of {@link stressTest}. */
 export interface StressOptions {
@@ -39,6 +39,7 @@ export interface StressResult {
 
 /** Runs `workers × opsPerWorker` calls through `pool` and measures them. */
 export async function stressTest(pool: Pool, options: StressOptions = {}): Promise<StressResult> {
+  onlyKnown(options, ["workers", "opsPerWorker", "method", "params", "callOptions"]);
   const workers = options.workers ?? 64;
   const opsPerWorker = options.opsPerWorker ?? 100;
   checkNumber("workers", workers, 1, Infinity, "an integer");

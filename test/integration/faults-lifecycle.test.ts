@@ -115,6 +115,18 @@ describe("socket state machine", () => {
     expect(p.stats().calls).toMatchObject({ failed: 1, timedOut: 1, succeeded: 0, inFlight: 0, queued: 0 });
   });
 
+  it("a failed connect says why, in the reconnect event and in NoConnectionError", async () => {
+    const { server } = await setup();
+    server.refuse(true); // HTTP 503 to every upgrade
+    const p = pool(server.url, { size: 1, reconnect: { initialDelay: 5, maxDelay: 10, maxAttempts: 1 } });
+    const log = collectEvents(p, ["reconnect"]);
+    const call = track(p.call("echo", [1], { timeout: 5_000 }));
+    const out = await call.promise;
+    expect(log.of("reconnect").map((e) => e.reason)).toEqual(["could not connect: Unexpected server response: 503"]);
+    expect(out.ok || out.error).toBeInstanceOf(NoConnectionError);
+    expect(out.ok || out.error.message).toContain("2 failed attempts: could not connect: Unexpected server response: 503");
+  });
+
   it("a refused connection is a failed attempt; queued calls go out once the server accepts again", async () => {
     const { proxy } = await setup();
     proxy.refuse(true);
@@ -122,7 +134,8 @@ describe("socket state machine", () => {
     const log = collectEvents(p, ["open", "reconnect"]);
     const calls = Array.from({ length: 10 }, (_, i) => track(p.call("add", [i, 1], { timeout: 5_000 })));
     await waitFor(() => p.stats().reconnects >= 6, 3_000, "reconnect attempts");
-    expect(log.of("reconnect").every((e) => e.reason === "could not connect")).toBe(true);
+    // The proxy closes refused sockets at once: the runtime's own words follow.
+    expect(log.of("reconnect").every((e) => e.reason?.startsWith("could not connect"))).toBe(true);
     expect(p.stats().calls.queued).toBe(10);
     expect(calls.every((c) => c.outcome === undefined)).toBe(true);
     proxy.refuse(false);

@@ -19,6 +19,7 @@ import {
   PoolExhaustedError,
   ProtocolError,
   RemoteError,
+  stressTest,
   TimeoutError,
   type ConnectionInfo,
   type PoolOptions,
@@ -180,6 +181,30 @@ describe("errors", () => {
     expect(await rejection(p.call(42 as never))).toBeInstanceOf(InvalidConfigError);
     expect((await rejection(p.call("echo", [], { timeout: -1 }))).message).toContain("`timeout`");
     expect((await rejection(p.call("echo", [], { filter: "x" as never }))).message).toContain("`filter`");
+    // A misspelt option is refused, not ignored: `idempotant: true` would
+    // otherwise leave the call without the resend the caller asked for.
+    const misspelt = await rejection(p.call("echo", [], { idempotant: true } as never));
+    expect(misspelt).toBeInstanceOf(InvalidConfigError);
+    expect((misspelt as InvalidConfigError).option).toBe("idempotant");
+    expect(misspelt.message).toContain("Unknown option `idempotant` (did you mean `idempotent`?); known: timeout, signal, idempotent, filter, key");
+    expect(server.stats.requests).toBe(0);
+    expect(p.stats().calls).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+
+  it("withConnection, callAll, stressTest and close refuse misspelt or mistyped options", async () => {
+    const p = pool({ size: 1 });
+    await p.ready();
+    const fn = (): string => "ran";
+    const exclusive = await rejection(p.withConnection(fn, { exclusve: true } as never));
+    expect([exclusive.code, (exclusive as InvalidConfigError).option]).toEqual(["ERR_INVALID_CONFIG", "exclusve"]);
+    expect(exclusive.message).toContain("(did you mean `exclusive`?)");
+    expect((await rejection(p.withConnection(fn, { exclusive: "yes" } as never))).message).toContain("Expected `exclusive` to be a boolean");
+    expect((await rejection(p.withConnection(fn, { timeout: "1s" } as never))).message).toContain("Expected `timeout` to be a number of ms");
+    expect(((await rejection(p.callAll([], { concurency: 2 } as never))) as InvalidConfigError).option).toBe("concurency");
+    expect(((await rejection(stressTest(p, { opsPerworker: 5 } as never))) as InvalidConfigError).option).toBe("opsPerworker");
+    expect(((await rejection(p.close({ timeot: 5 } as never))) as InvalidConfigError).option).toBe("timeot");
+    expect(p.state).toBe("open"); // the refused close() changed nothing
+    expect(await p.withConnection(fn, { exclusive: true })).toBe("ran");
     expect(server.stats.requests).toBe(0);
   });
 

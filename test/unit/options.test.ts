@@ -60,7 +60,13 @@ describe("resolveOptions", () => {
     [{ generateId: 5 }, "generateId", "a function"],
     [{ WebSocket: "ws" }, "WebSocket", "constructor"],
     [{ maxMessageSize: 0 }, "maxMessageSize", "from 1"],
-    [{ sise: 4 }, "sise", "Unknown option `sise`"],
+    [{ sise: 4 }, "sise", "Unknown option `sise` (did you mean `size`?)"],
+    [{ colour: "red" }, "colour", "Unknown option `colour`; known: size, maxInFlight"],
+    [{ timeOut: 5 }, "timeOut", "Unknown option `timeOut` (did you mean `timeout`?)"],
+    // Misspelt nested options were ignored without a word, and the default used.
+    [{ reconnect: { maxAttempt: 3 } }, "reconnect.maxAttempt", "Unknown option `reconnect.maxAttempt` (did you mean `reconnect.maxAttempts`?)"],
+    [{ reconnect: { delay: 5 } }, "reconnect.delay", "known: factor, jitter, maxAttempts, initialDelay, maxDelay, resetAfter"],
+    [{ heartbeat: { intervall: 5 } }, "heartbeat.intervall", "(did you mean `heartbeat.interval`?)"],
   ])("%j → InvalidConfigError naming %s", (input, option, message) => {
     const error = configError(() => resolveOptions(input));
     expect(error.option).toBe(option);
@@ -78,6 +84,7 @@ describe("resolveOptions", () => {
 
   it("suggests the scheme for a URL written without one", () => {
     expect(configError(() => validateUrl("localhost:8080/rpc")).message).toContain('did you mean "ws://localhost:8080/rpc"?');
+    expect(configError(() => validateUrl([{ url: "ws://a", weigth: 2 }])).message).toContain("(did you mean `url[0].weight`?)");
   });
 });
 
@@ -96,6 +103,7 @@ describe("validateUrl", () => {
     [[], "url"],
     [[{ url: "ws://a", weight: 0 }], "url[0].weight"],
     [[{ url: 5 }], "url[0].url"],
+    [[{ url: "ws://a", weigth: 2 }], "url[0].weigth"],
     [undefined, "url"],
   ])("%j → InvalidConfigError naming %s", (input, option) => {
     expect(configError(() => validateUrl(input)).option).toBe(option);

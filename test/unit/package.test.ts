@@ -25,9 +25,11 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
  * validation with messages that name the numbers) measures 12.4 KB, and the
  * README's Status section shows what each part costs: under 8 KB means
  * cutting features the spec requires. Until that is decided, this ceiling
- * guards against growth.
+ * guards against growth: it moves only on purpose, in a commit that says
+ * what the bytes bought (12.5 → 13 KB: unknown nested options refused with
+ * a did-you-mean, and the runtime's reason for a failed connect, +0.3 KB).
  */
-const GZIP_BUDGET = 12.5 * 1024;
+const GZIP_BUDGET = 13 * 1024;
 
 type Conditions = Record<string, string>;
 const pkg = readJson("package.json") as {
