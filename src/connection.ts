@@ -100,6 +100,8 @@ export class Connection implements ConnectionInfo {
   /** Earlier pings still unanswered: a slow reply to one of them is not an unknown id. */
   #oldPings: RequestId[] = [];
   #pingSentAt = 0;
+  /** Re-pumps the queue while the socket holds more than `maxBuffered` unsent bytes (no runtime has a "drain" event). */
+  #drainPoll: ReturnType<typeof setTimeout> | undefined;
   /** What the runtime said in the socket's last error event, if anything. */
   #socketError = "";
 
@@ -212,8 +214,10 @@ export class Connection implements ConnectionInfo {
   #detach(): WebSocketLike | undefined {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#heartbeatTimer);
+    clearTimeout(this.#drainPoll);
     this.#connectTimer = undefined;
     this.#heartbeatTimer = undefined;
+    this.#drainPoll = undefined;
     this.#pingId = undefined;
     this.#oldPings = [];
     const socket = this.socket;
@@ -272,6 +276,20 @@ export class Connection implements ConnectionInfo {
     call.conn = this;
     this.queue.push(call);
     this.#host.counters.queued++;
+    if (!this.writable()) this.#pollDrain();
+  }
+
+  /** The socket holds less than `maxBuffered` unsent bytes: a write now will not pile up in memory. */
+  writable(): boolean {
+    return (this.socket?.bufferedAmount ?? 0) < this.#host.options.maxBuffered;
+  }
+
+  #pollDrain(): void {
+    if (this.#drainPoll !== undefined || this.socket === undefined) return;
+    this.#drainPoll = setTimeout(() => {
+      this.#drainPoll = undefined;
+      this.pump();
+    }, 10);
   }
 
   /** Live calls in the queue. */
@@ -307,6 +325,10 @@ export class Connection implements ConnectionInfo {
     const max = this.#host.options.maxInFlight;
     let now = 0;
     while ((this.state === "open" || this.state === "draining") && this.inFlight < max && this.queued > 0) {
+      if (!this.writable()) {
+        this.#pollDrain(); // back-pressure: the queue waits until the link drains
+        return;
+      }
       const call = this.queue.next()!; // there is a live one: queued > 0
       this.#host.counters.queued--;
       // A call whose deadline passed while it waited is never written: the
@@ -518,6 +540,7 @@ export class Connection implements ConnectionInfo {
       ttl: Math.round(this.ttl),
       inFlight: this.inFlight,
       queued: this.queued,
+      buffered: this.socket?.bufferedAmount ?? 0,
       sent: this.sent,
       received: this.received,
       attempt: this.attempt,

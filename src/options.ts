@@ -141,6 +141,13 @@ export interface PoolOptions {
   protocols?: string | string[];
   /** Inbound frames larger than this (bytes or UTF-16 units) are dropped and reported. @default 16777216 (16 MiB) */
   maxMessageSize?: number;
+  /**
+   * Bytes a socket may hold unsent (its `bufferedAmount`) and still take new
+   * writes; past it, calls and notifications wait in its queue (bounded by
+   * `maxQueue`) and other sockets are preferred, until the link drains.
+   * @default 1048576 (1 MiB)
+   */
+  maxBuffered?: number;
   /** Latency samples kept for percentiles. @default 1024 */
   latencyWindow?: number;
 }
@@ -178,6 +185,7 @@ export interface ResolvedOptions {
   WebSocket: WebSocketConstructor | undefined;
   protocols: string | string[] | undefined;
   maxMessageSize: number;
+  maxBuffered: number;
   latencyWindow: number;
 }
 
@@ -213,7 +221,7 @@ type Range = readonly [fallback: number, min: number, max?: number];
 type Table = Readonly<Record<string, Range>>;
 
 /** Counts: integers. */
-const COUNTS: Table = { size: [4, 1, 1024], maxInFlight: [256, 1], maxQueue: [10_000, 0], maxMessageSize: [16 * 1024 * 1024, 1], latencyWindow: [1024, 1, 1_000_000] };
+const COUNTS: Table = { size: [4, 1, 1024], maxInFlight: [256, 1], maxQueue: [10_000, 0], maxMessageSize: [16 * 1024 * 1024, 1], maxBuffered: [1024 * 1024, 1], latencyWindow: [1024, 1, 1_000_000] };
 /** Durations in ms, at most MAX_DELAY (what `setTimeout` honours). */
 const DURATIONS: Table = { timeout: [30_000, 1], ttl: [0, 0], drainTimeout: [30_000, 0], connectTimeout: [10_000, 1] };
 const RECONNECT_DURATIONS: Table = { initialDelay: [100, 0], maxDelay: [10_000, 0], resetAfter: [5_000, 0] };

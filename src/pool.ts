@@ -227,8 +227,16 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 
   #notify(method: string, params: unknown, pin: PinState | undefined): void {
     let failure: unknown;
-    this.#submit(method, params, undefined, () => {}, (e) => (failure = e), undefined, pin, false);
-    // A notification's failures to enter the pool are synchronous: there is no promise to carry them.
+    let entering = true;
+    // No promise carries a notification's failure: refused on the way in
+    // (closed, maxQueue, no socket), it throws; failing later (its deadline
+    // passed in a queue, its socket died), it is an "error" event.
+    const fail = (e: unknown): void => {
+      if (entering) failure = e;
+      else if (!(e instanceof PoolClosedError)) this.dispatchEvent(new PoolErrorEvent(e as Error));
+    };
+    this.#submit(method, params, undefined, () => {}, fail, undefined, pin, false);
+    entering = false;
     if (failure !== undefined) throw failure;
   }
 
@@ -452,7 +460,10 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       );
       return undefined;
     }
-    if (target !== null && (target.state === "open" || target.state === "draining") && target.queued === 0 && target.inFlight < this.#options.maxInFlight) {
+    if (
+      target !== null && (target.state === "open" || target.state === "draining") && target.queued === 0 && target.inFlight < this.#options.maxInFlight &&
+      target.writable()
+    ) {
       target.write(call); // fast path: no queue
       return call.where === SETTLED ? undefined : target;
     }
@@ -484,15 +495,18 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const filter = call.filter;
     const candidates = this.#candidates;
     candidates.length = 0;
-    // Tiers, best first: 0 open and taking calls, 1 connecting, 2 waiting to
-    // reconnect; 3 takes none now (draining, checked out, expired).
+    // Tiers, best first: 0 open and taking calls, 1 connecting or open with
+    // its link backed up (over maxBuffered), 2 waiting to reconnect; 3 takes
+    // none now (draining, checked out, expired).
     let best = 3;
     let anyMatch = false;
     for (const c of this.#slots) {
       if (c === from || (filter !== undefined && !filter(c))) continue;
       anyMatch = true;
       const tier =
-        c.state === "open" ? (c.exclusive || (c.expired && c.replacement === undefined) ? 3 : 0) : c.state === "connecting" ? (c.inBackoff ? 2 : 1) : 3;
+        c.state === "open"
+          ? c.exclusive || (c.expired && c.replacement === undefined) ? 3 : c.writable() ? 0 : 1 // 1: open, but its link is backed up
+          : c.state === "connecting" ? (c.inBackoff ? 2 : 1) : 3;
       if (tier < best) {
         best = tier;
         candidates.length = 0;
@@ -585,10 +599,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (call.expectsReply) {
       this.#failed++;
       if (error instanceof TimeoutError) this.#timedOut++;
-      call.reject(error);
-    } else if (!(error instanceof PoolClosedError)) {
-      this.dispatchEvent(new PoolErrorEvent(error as Error));
     }
+    call.reject(error);
     this.#checkIdle();
   }
 

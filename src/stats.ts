@@ -50,6 +50,8 @@ export interface ConnectionSnapshot {
   ttl: number;
   inFlight: number;
   queued: number;
+  /** Bytes written but not yet handed to the network (the socket's `bufferedAmount`). */
+  buffered: number;
   /** Frames sent and received on this socket slot, across reconnects. */
   sent: number;
   received: number;

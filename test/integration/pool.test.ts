@@ -93,6 +93,26 @@ describe("calls", () => {
     expect(p.stats().calls).toMatchObject({ inFlight: 0, succeeded: 0, failed: 0 });
   });
 
+  it("notify throws when refused on the way in (maxQueue); a queued one that fails later is an error event", async () => {
+    const p = pool({ size: 1, maxInFlight: 1, maxQueue: 1, timeout: 150 });
+    const errors: PoolErrorEvent[] = [];
+    p.addEventListener("error", (e) => errors.push(e));
+    await p.ready();
+    server.hold();
+    const blocker = p.call("echo", ["blocker"], { timeout: 5_000 }); // fills the window
+    p.notify("log", { n: 1 }); // waits in the queue: the window is full
+    expect(p.stats().calls.queued).toBe(1);
+    expect(() => p.notify("log", { n: 2 })).toThrow(PoolExhaustedError); // the queue is full: refused at once
+    expect(p.stats().calls.queued).toBe(1);
+    await waitFor(() => errors.length === 1); // the queued one passes its deadline
+    expect(errors[0]!.error).toBeInstanceOf(TimeoutError);
+    expect(errors[0]!.error.message).toContain('("log") timed out after 150 ms');
+    server.release();
+    expect(await blocker).toBe("blocker");
+    expect(server.stats.notificationsReceived).toBe(0); // neither was sent
+    expect(p.stats().calls).toMatchObject({ queued: 0, inFlight: 0, succeeded: 1, failed: 0 });
+  });
+
   it("server messages without an id arrive as notification events", async () => {
     const p = pool({ size: 1 });
     const seen: NotificationEvent[] = [];
@@ -643,8 +663,8 @@ describe("observability", () => {
     const p = pool({ size: 1 });
     await p.call("echo", [1]);
     const [c] = p.connections();
-    expect(Object.keys(c!).sort()).toEqual(["age", "attempt", "exclusive", "id", "inFlight", "latency", "queued", "received", "sent", "state", "tags", "ttl", "url"]);
-    expect(c).toMatchObject({ id: 1, state: "open", inFlight: 0, queued: 0, sent: 1, received: 1 });
+    expect(Object.keys(c!).sort()).toEqual(["age", "attempt", "buffered", "exclusive", "id", "inFlight", "latency", "queued", "received", "sent", "state", "tags", "ttl", "url"]);
+    expect(c).toMatchObject({ id: 1, state: "open", inFlight: 0, queued: 0, buffered: 0, sent: 1, received: 1 });
     const before = c!.sent;
     await p.call("echo", [2]);
     expect(c!.sent).toBe(before);
