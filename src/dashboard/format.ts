@@ -27,6 +27,13 @@ export function ms(n: number): string {
   return `${(n / 1000).toFixed(1)} s`;
 }
 
+/** Bytes: `900 B`, `64 KiB`, `1.5 MiB`. */
+export function bytes(n: number): string {
+  if (n < 1024) return `${Math.round(n)} B`;
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
 /** A duration (age, TTL): `850 ms`, `4.2 s`, `3 m 05 s`, `2 h 04 m`. */
 export function duration(n: number): string {
   if (n < 1000) return `${Math.max(0, Math.round(n))} ms`;

@@ -19,7 +19,7 @@
 
 import type { ConnectionEvent, ConnectionSnapshot, NotificationEvent, Pool, PoolErrorEvent, PoolStats, RerouteEvent } from "../mod.ts";
 import { LineChart } from "./chart.ts";
-import { clock, count, duration, ms, rate } from "./format.ts";
+import { bytes, clock, count, duration, ms, rate } from "./format.ts";
 import { CSS, type Palette, PALETTES } from "./style.ts";
 
 /** The pool events the dashboard listens to. */
@@ -386,7 +386,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
       setText(tiles.get(id)!.suffix, unit ?? "");
     }
 
-    renderCards(conns, o.maxInFlight, at);
+    renderCards(conns, o.maxInFlight, o.maxBuffered, at);
     setText(socketsNote, `${conns.length} in the pool · reconnecting and draining sockets are highlighted`);
     for (const chart of allCharts) chart.draw();
     flushLog();
@@ -401,7 +401,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     }
   }
 
-  function renderCards(conns: readonly ConnectionSnapshot[], maxInFlight: number, at: number): void {
+  function renderCards(conns: readonly ConnectionSnapshot[], maxInFlight: number, maxBuffered: number, at: number): void {
     const present = new Set<number>();
     let previous: HTMLElement | null = null;
     for (const snap of conns) {
@@ -412,7 +412,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
         cards.set(snap.id, card);
       }
       card.goneAt = 0;
-      updateCard(card, snap, maxInFlight);
+      updateCard(card, snap, maxInFlight, maxBuffered);
       // Keep DOM order = slot order, moving nodes only when it differs.
       const want: ChildNode | null = previous === null ? cardsBox.firstChild : previous.nextSibling;
       if (want !== card.root) cardsBox.insertBefore(card.root, want);
@@ -483,7 +483,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     return { root, badge, flags, age, ageFill, inFlight, loadBar, loadFill, queued, sent, received, p50, p99, state: "", goneAt: 0 };
   }
 
-  function updateCard(card: Card, s: ConnectionSnapshot, maxInFlight: number): void {
+  function updateCard(card: Card, s: ConnectionSnapshot, maxInFlight: number, maxBuffered: number): void {
     const state: CardState = s.state === "connecting" && s.attempt > 0 ? "reconnecting" : s.state;
     setState(card, state);
     setText(card.badge, state);
@@ -493,6 +493,8 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     else if (state === "draining") flags = "finishing calls";
     else if (expiredIds.has(s.id)) flags = "expired";
     if (s.exclusive) flags = flags ? `${flags} · checked out` : "checked out";
+    // Past maxBuffered the socket takes no new writes until its link drains.
+    if (s.buffered >= maxBuffered) flags = `${flags ? `${flags} · ` : ""}backed up: ${bytes(s.buffered)} unsent`;
     setText(card.flags, flags);
     if (s.ttl > 0 && s.age > 0) {
       setText(card.age, `${duration(s.age)} / ${duration(s.ttl)}`);
