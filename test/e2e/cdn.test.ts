@@ -3,6 +3,7 @@
  * dist/muxpool.js by URL (as from a CDN), makes 500 concurrent calls to a
  * loopback `ws` server, keeps making idempotent calls while the test kills
  * every server-side socket, and reports back. No console errors allowed.
+ * Then back-pressure on Chromium's own bufferedAmount, and the wake-up checks.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -133,6 +134,61 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
     await expect.poll(() => server.connections().length, { timeout: 5_000 }).toBe(0);
 
     expect(problems).toEqual([]);
+  });
+
+  it("back-pressure on Chromium's bufferedAmount: a stalled link takes no more writes, notify throws at maxQueue, all arrive after", async () => {
+    const tab = await browser.newPage();
+    const tabProblems: string[] = [];
+    tab.on("pageerror", (e) => tabProblems.push(`pageerror: ${e.message}`));
+    tab.on("console", (m) => {
+      if (m.type() === "error" || m.type() === "warning") tabProblems.push(`console.${m.type()}: ${m.text()}`);
+    });
+    try {
+      await tab.goto(`${site.url}/wake.html`);
+      await tab.waitForFunction(() => "__ready" in window);
+      const notificationsBefore = server.stats.notificationsReceived;
+      await tab.evaluate(async (url) => {
+        const w = window as unknown as { Pool: new (u: string, o: object) => { ready(): Promise<void> }; pool: unknown };
+        const pool = new w.Pool(url, { size: 1, heartbeat: false, maxBuffered: 256 * 1024, maxQueue: 20 });
+        w.pool = pool;
+        await pool.ready();
+      }, server.url);
+      expect(server.stall()).toBe(true);
+      type Flood = { accepted: number; error: { name: string; code: string } | null; buffered: number; queued: number };
+      const flood: Flood = await tab.evaluate(() => {
+        const pool = (window as unknown as { pool: { notify(m: string, p: unknown): void; connections(): { buffered: number; queued: number }[] } }).pool;
+        const payload = "x".repeat(64 * 1024);
+        let accepted = 0;
+        let error: { name: string; code: string } | null = null;
+        for (let i = 0; i < 2_000; i++) {
+          try {
+            pool.notify("log", [payload]);
+            accepted++;
+          } catch (e) {
+            error = { name: (e as Error).name, code: (e as { code: string }).code };
+            break;
+          }
+        }
+        const [socket] = pool.connections();
+        return { accepted, error, buffered: socket!.buffered, queued: socket!.queued };
+      });
+      expect(flood.error).toEqual({ name: "PoolExhaustedError", code: "ERR_POOL_EXHAUSTED" });
+      expect(flood.queued).toBe(20);
+      expect(flood.buffered).toBeGreaterThanOrEqual(256 * 1024);
+      expect(flood.accepted).toBeLessThan(60); // about 256 KiB of frames, then the queue: not 2,000 x 64 KiB in memory
+      server.unstall();
+      await expect.poll(() => server.stats.notificationsReceived - notificationsBefore, { timeout: 10_000 }).toBe(flood.accepted);
+      const after = await tab.evaluate(async () => {
+        const pool = (window as unknown as { pool: { close(): Promise<void>; stats(): { calls: { queued: number; failed: number } } } }).pool;
+        const { queued, failed } = pool.stats().calls;
+        await pool.close();
+        return { queued, failed };
+      });
+      expect(after).toEqual({ queued: 0, failed: 0 });
+      expect(tabProblems).toEqual([]);
+    } finally {
+      await tab.close();
+    }
   });
 
   it("coming back online or becoming visible pings every socket at once (half-open check)", async () => {

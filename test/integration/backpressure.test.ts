@@ -92,3 +92,26 @@ it("calls go around a socket whose link is backed up; a call that must use it wa
   expect(await stuck).toBe("after the drain");
   expect(pool.stats().calls).toMatchObject({ succeeded: 41, failed: 0, queued: 0, inFlight: 0 });
 });
+
+it("calls waiting on a backed-up socket that turns out dead go out once on its replacement, none twice", async () => {
+  const maxBuffered = 64 * 1024;
+  const { pool } = await setup({
+    size: 1,
+    maxBuffered,
+    heartbeat: { interval: 100, timeout: 100 },
+    reconnect: { initialDelay: 5, maxDelay: 20 },
+  });
+  const log = collectEvents(pool, ["reconnect", "error"]);
+  server.stall(); // half-open: the server neither reads nor answers
+  for (let i = 0; i < 2_000 && pool.connections()[0]!.buffered < maxBuffered; i++) pool.notify("log", [payload]);
+  expect(pool.connections()[0]!.buffered).toBeGreaterThanOrEqual(maxBuffered);
+  // These wait, unsent, in the backed-up socket's queue. The odd ones are not
+  // idempotent: had they been written to the dead socket, they would fail.
+  const calls = Array.from({ length: 10 }, (_, i) => pool.call("record", [`bp-${i}`], { idempotent: i % 2 === 0, timeout: 10_000 }));
+  expect(pool.connections()[0]!).toMatchObject({ queued: 10, inFlight: 0 });
+  const counts = await Promise.all(calls); // the heartbeat drops the socket; the replacement sends them
+  expect(counts).toEqual(Array.from({ length: 10 }, () => 1));
+  for (let i = 0; i < 10; i++) expect(server.executions.get(`bp-${i}`)).toBe(1);
+  expect(log.of("reconnect")[0]!.reason).toContain("heartbeat");
+  expect(pool.stats().calls).toMatchObject({ succeeded: 10, failed: 0, queued: 0, inFlight: 0 });
+});
