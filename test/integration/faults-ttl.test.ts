@@ -172,7 +172,8 @@ describe("TTL with revive: false", () => {
     expect(log.of("close").every((e) => e.code === 1000)).toBe(true);
     const t0 = performance.now();
     const err = await pool.call("echo", [1], { timeout: 5_000 }).catch((e: unknown) => e);
-    expect(performance.now() - t0).toBeLessThan(50);
+    // At once, not after its 5 s timeout (the bound leaves room for a loaded machine's GC pauses).
+    expect(performance.now() - t0).toBeLessThan(1_000);
     expect(err).toBeInstanceOf(NoConnectionError);
     expect(err).toMatchObject({ code: "ERR_NO_CONNECTION" });
     expect(pool.stats().calls).toMatchObject({ succeeded: 1, failed: 1 });
