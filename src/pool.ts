@@ -124,6 +124,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #unwake: () => void = () => {};
   #succeeded = 0;
   #failed = 0;
+  /** Rejected calls by error code; `ABORTED`: by the caller's own signal. */
+  readonly #failedBy: Record<string, number> = {};
   #timedOut = 0;
   #rerouted = 0;
   #retried = 0;
@@ -556,7 +558,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       const calls = new Set<PendingCall>();
       const listener = (): void => {
         this.#watched.delete(signal);
-        for (const c of [...calls]) this.#fail(c, signal.reason);
+        for (const c of [...calls]) this.#fail(c, signal.reason, "ABORTED");
       };
       watch = { calls, listener };
       this.#watched.set(signal, watch);
@@ -592,12 +594,12 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (conn !== undefined && !conn.removed) conn.pump();
   }
 
-  #fail(call: PendingCall, error: unknown): void {
+  #fail(call: PendingCall, error: unknown, kind = error instanceof MuxPoolError ? error.code : "OTHER"): void {
     if (call.where === SETTLED) return;
     this.#clearCall(call);
     this.#unlink(call);
     if (call.expectsReply) {
-      this.#failed++;
+      this.#countFailure(kind);
       if (error instanceof TimeoutError) this.#timedOut++;
     }
     call.reject(error);
@@ -636,10 +638,15 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       this.#succeeded++;
       call.resolve(message.result);
     } else {
-      this.#failed++;
+      this.#countFailure("ERR_REMOTE");
       call.reject(this.#remoteError(conn, call, message));
     }
     if (this.#counters.inFlight === 0 && this.#counters.queued === 0) this.#checkIdle();
+  }
+
+  #countFailure(kind: string): void {
+    this.#failed++;
+    this.#failedBy[kind] = (this.#failedBy[kind] ?? 0) + 1;
   }
 
   #remoteError(conn: Connection, call: PendingCall, message: Incoming): RemoteError {
@@ -915,6 +922,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         queued: this.#counters.queued,
         succeeded: this.#succeeded,
         failed: this.#failed,
+        failedBy: { ...this.#failedBy },
         timedOut: this.#timedOut,
         rerouted: this.#rerouted,
         retried: this.#retried,

@@ -28,6 +28,8 @@ export interface PoolStats {
     succeeded: number;
     /** Every rejected call; `timedOut` is part of it. */
     failed: number;
+    /** `failed` by error code (`ERR_TIMEOUT`, `ERR_REMOTE`, …); `ABORTED`: by the caller's own signal. Sums to `failed`. */
+    failedBy: Record<string, number>;
     timedOut: number;
     rerouted: number;
     retried: number;

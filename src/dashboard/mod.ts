@@ -373,6 +373,9 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     setTile("queued", count(k.queued), k.queued > 0 ? "warn" : "");
     setTile("succeeded", count(k.succeeded), "");
     setTile("failed", count(k.failed), k.failed > 0 ? "bad" : "");
+    // Hover the tile for the split by error code.
+    const byCode = Object.entries(k.failedBy).map(([code, n]) => `${code} ${count(n)}`).join(" · ");
+    if (tiles.get("failed")!.root.title !== byCode) tiles.get("failed")!.root.title = byCode;
     setTile("timedout", count(k.timedOut), k.timedOut > 0 ? "bad" : "");
     setTile("rerouted", count(k.rerouted), "");
     setTile("retried", count(k.retried), "");

@@ -183,6 +183,9 @@ describe("dashboard demo in Chromium", () => {
     // 8 incr calls were in flight on the killed socket: they may have run, so they fail, and nothing else does.
     await expect.poll(async () => (await page.getByTestId("load-codes").textContent()) ?? "", { timeout: 5000 }).toMatch(/^ERR_CONNECTION_LOST \d+$/);
     expect(await loadCounter("load-failed-idempotent")).toBe(0);
+    // The pool's own split of its failures, on the "failed" tile's tooltip.
+    const failedTitle = (): Promise<string> => page.$eval("[data-testid=stat-failed]", (v) => (v.closest(".mxd-tile") as HTMLElement).title);
+    await expect.poll(failedTitle, { timeout: 3000 }).toMatch(/\bERR_CONNECTION_LOST \d+/);
     await expect.poll(() => stat("open"), { timeout: 5000 }).toBe(SIZE);
     // Back to idempotent echo for what follows.
     await page.getByTestId("load-method").selectOption("echo");

@@ -241,6 +241,11 @@ describe("chaos", () => {
       expect(duplicates, `${tag} duplicates`).toBe(0);
       expect(s.calls.succeeded + s.calls.failed, `${tag} succeeded + failed == calls made`).toBe(CALLS);
       expect(s.calls.failed, `${tag} stats failed == rejected calls seen`).toBe(failedCalls);
+      // The only failures allowed, by code: non-idempotent calls lost with their socket, and aborts.
+      expect(s.calls.failedBy, `${tag} failedBy`).toEqual({
+        ...(lostOnce > 0 ? { ERR_CONNECTION_LOST: lostOnce } : {}),
+        ...(aborted > 0 ? { ABORTED: aborted } : {}),
+      });
       expect(s.calls.timedOut, `${tag} no timeouts`).toBe(0);
       // the only protocol errors: late replies to calls aborted while in flight (one per request)
       const abortedRequests = calls.filter((c) => c.abortReason !== undefined && c.error === c.abortReason).reduce((n, c) => n + Math.max(1, c.tokens.length), 0);

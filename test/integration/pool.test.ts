@@ -659,6 +659,30 @@ describe("observability", () => {
     expect(s.latency.p99).toBeGreaterThanOrEqual(s.latency.p50);
   });
 
+  it("failedBy counts the rejected calls by error code, and sums to failed", async () => {
+    const p = pool({ size: 1, maxInFlight: 1, maxQueue: 1 });
+    await p.ready();
+    expect(p.stats().calls.failedBy).toEqual({});
+    await rejection(p.call("fail")); // ERR_REMOTE
+    await rejection(p.call("sleep", [1_000], { timeout: 30 })); // ERR_TIMEOUT, in flight
+    server.hold();
+    const blocker = p.call("echo", ["blocker"], { timeout: 5_000 }); // fills the window
+    const controller = new AbortController();
+    const aborted = p.call("echo", ["queued"], { signal: controller.signal }); // fills the queue
+    const refused = rejection(p.call("echo", ["one too many"])); // ERR_POOL_EXHAUSTED
+    controller.abort(new Error("gave up")); // ABORTED, whatever the reason is
+    await rejection(aborted);
+    await refused;
+    server.release();
+    await blocker;
+    const { calls } = p.stats();
+    expect(calls.failedBy).toEqual({ ERR_REMOTE: 1, ERR_TIMEOUT: 1, ERR_POOL_EXHAUSTED: 1, ABORTED: 1 });
+    expect(Object.values(calls.failedBy).reduce((a, b) => a + b, 0)).toBe(calls.failed);
+    expect(calls).toMatchObject({ failed: 4, timedOut: 1, succeeded: 1 });
+    calls.failedBy.ERR_REMOTE = 99; // a copy: the pool's own count is untouched
+    expect(p.stats().calls.failedBy.ERR_REMOTE).toBe(1);
+  });
+
   it("connections() snapshots are fresh plain objects with the spec's fields", async () => {
     const p = pool({ size: 1 });
     await p.call("echo", [1]);
