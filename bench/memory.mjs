@@ -48,10 +48,10 @@ async function raw() {
   return { call: (holdMs) => client.call("sleep", [holdMs]), close: client.close };
 }
 
-async function mux(maxInFlight) {
+async function mux(maxInFlight, callOptions) {
   const pool = new Pool(url, { size: 4, maxInFlight, maxQueue: CALLS, heartbeat: false });
   while (pool.stats().connections.open < 4) await new Promise((r) => setTimeout(r, 5));
-  return { call: (holdMs) => pool.call("sleep", [holdMs]), close: () => pool.close() };
+  return { call: (holdMs) => pool.call("sleep", [holdMs], callOptions), close: () => pool.close() };
 }
 
 // The queued case drains 1,024 at a time, so its hold is short enough to
@@ -60,11 +60,13 @@ const rows = [
   ["raw ws, all sent", await measure(raw, 1_000)],
   ["muxpool, all in flight", await measure(() => mux(CALLS), 1_000)],
   ["muxpool, 1,024 in flight, rest queued", await measure(() => mux(256), 200)],
+  // A timeout of its own on every call, as in the README's first example.
+  ["muxpool, all in flight, timeout: 5000", await measure(() => mux(CALLS, { timeout: 5_000 }), 1_000)],
 ];
 const base = rows[0][1].perCall;
 console.log(`muxpool memory: ${CALLS} pending calls, 4 sockets, Node ${process.version} (heap + external, after gc)`);
-console.log("case                                bytes/call  ratio   left after settle");
+console.log("case                                     bytes/call  ratio   left after settle");
 for (const [name, r] of rows) {
-  console.log(`${name.padEnd(34)} ${Math.round(r.perCall).toString().padStart(10)}  ${(r.perCall / base).toFixed(2).padStart(5)}   ${Math.round(r.left / 1024)} KiB`);
+  console.log(`${name.padEnd(39)} ${Math.round(r.perCall).toString().padStart(10)}  ${(r.perCall / base).toFixed(2).padStart(5)}   ${Math.round(r.left / 1024)} KiB`);
 }
 server.stop();

@@ -1,7 +1,8 @@
 /**
- * Deadlines of the calls that use the pool's default timeout, kept with one
- * timer instead of one per call. Those calls share one timeout and the clock
- * is monotonic, so they expire in the order they were made: a queue holds
+ * Deadlines of the calls that share one timeout value, kept with one timer
+ * instead of one per call. The pool keeps a lane per value in use (its
+ * default and up to 15 others). Calls with the same timeout on a monotonic
+ * clock expire in the order they were made: a queue holds
  * them and the timer is armed for the oldest one still pending. A call that
  * settles first is only marked; the queue drops it when it reaches the head,
  * or sweeps it once marked entries outnumber live ones (see `CallQueue`), so

@@ -100,7 +100,12 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   readonly #plan: readonly Endpoint[] | undefined;
   readonly #strategy: (connections: readonly ConnectionInfo[], call: CallInfo) => ConnectionInfo;
   readonly #latency: LatencyWindow;
-  readonly #lane: DeadlineLane<PendingCall>;
+  /**
+   * One deadline lane per timeout value in use (see deadlines.ts): calls with
+   * the same timeout expire in the order they were made, so each lane needs
+   * one timer. Past MAX_LANES distinct values, calls get timers of their own.
+   */
+  readonly #lanes = new Map<number, DeadlineLane<PendingCall>>();
   /** Calls no socket can take yet (every matching one is full or down). */
   readonly #poolQueue = new CallQueue<PendingCall>((c) => c.where === POOL_QUEUE);
   readonly #keys = new Map<string, Connection>();
@@ -157,7 +162,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#strategy = createStrategy(o.strategy);
     this.#latency = new LatencyWindow(o.latencyWindow);
     const now = typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
-    this.#lane = new DeadlineLane<PendingCall>(now, (call) => this.#onTimeout(call));
     let nextId: () => RequestId;
     if (o.generateId === undefined) {
       // A counter behind a random per-pool prefix: unique for the pool's life,
@@ -419,11 +423,25 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const idempotent = retry === "always" || (retry === "idempotent" && options?.idempotent === true);
     const call = new PendingCall(++this.#seq, method, params, batch, expectsReply, idempotent, options, timeoutMs, pin, resolve, reject);
     call.deadline = this.#host.now() + timeoutMs;
-    // The pool's own timeout: one shared timer (see deadlines.ts). A timeout of its own: its own timer.
-    if (options?.timeout === undefined) this.#lane.add(call);
+    const lane = this.#laneFor(timeoutMs);
+    if (lane !== undefined) lane.add(call);
     else call.timer = setTimeout(() => this.#onTimeout(call), Math.min(timeoutMs, MAX_DELAY));
     if (signal !== undefined) this.#watch(call, signal);
     this.#place(call, undefined, false);
+  }
+
+  /** The lane for calls with this timeout, made on first use; `undefined` while MAX_LANES other values have calls pending. */
+  #laneFor(timeoutMs: number): DeadlineLane<PendingCall> | undefined {
+    let lane = this.#lanes.get(timeoutMs);
+    if (lane !== undefined) return lane;
+    if (this.#lanes.size >= MAX_LANES) {
+      for (const [ms, idle] of this.#lanes) if (idle.size === 0) this.#lanes.delete(ms); // an empty lane holds no timer
+    }
+    if (this.#lanes.size < MAX_LANES) {
+      lane = new DeadlineLane<PendingCall>(this.#host.now, (call) => this.#onTimeout(call));
+      this.#lanes.set(timeoutMs, lane);
+    }
+    return lane;
   }
 
   /**
@@ -539,7 +557,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   // ---------------------------------------------------------------- settling
 
   #clearCall(call: PendingCall): void {
-    if (call.inLane) this.#lane.forget(call);
+    if (call.inLane) this.#lanes.get(call.timeoutMs)!.forget(call);
     else if (call.timer !== undefined) {
       clearTimeout(call.timer);
       call.timer = undefined;
@@ -1025,7 +1043,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     for (const w of waiters) w.reject(new PoolClosedError(`the pool was ${how}`, cause === undefined ? undefined : { cause }));
     this.#unwake();
     clearTimeout(this.#idleTimer); // no "idle" after close, and no timer left behind
-    this.#lane.clear();
+    for (const lane of this.#lanes.values()) lane.clear();
     const now = this.#host.now();
     this.#shutdownPromise = Promise.all(
       slots.map(async (conn) => {
@@ -1049,6 +1067,9 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 function strategyError(error: unknown): MuxPoolError {
   return error instanceof MuxPoolError ? error : new InvalidConfigError("strategy", `the strategy or filter threw: ${messageOf(error)}`);
 }
+
+/** Distinct timeout values that get a shared timer each; more are rare (a timeout computed per call) and get timers of their own. */
+const MAX_LANES = 16;
 
 function label(call: PendingCall): string {
   return `call ${call.seq} ("${call.method}")`;

@@ -109,7 +109,7 @@ describe("batch when its socket dies", () => {
   });
 });
 
-describe("the pool's default timeout (one shared timer)", () => {
+describe("timeouts share timers: one per timeout value in use", () => {
   it("times calls out at the pool's timeout, counting queue time, and leaves no timer once all settled", async () => {
     const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
     const p = pool({ size: 1, maxInFlight: 2, timeout: 150 });
@@ -136,6 +136,32 @@ describe("the pool's default timeout (one shared timer)", () => {
     await waitFor(() => p.stats().protocolErrors === 2);
     expect(p.stats().protocolErrors).toBe(2);
     expect(await p.call("echo", ["after"])).toBe("after");
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+
+  it("calls with a timeout of their own share one timer per value; past 16 values they get their own", async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const p = pool({ size: 1, timeout: 10_000 });
+    await p.ready();
+    server.hold();
+    const before = timers();
+    const short = Array.from({ length: 50 }, (_, i) => p.call("echo", [i], { timeout: 150 }).catch((e: unknown) => e));
+    const long = Array.from({ length: 50 }, (_, i) => p.call("echo", [i], { timeout: 300 }).catch((e: unknown) => e));
+    expect(timers() - before).toBe(2); // not 100
+    const errors = await Promise.all([...short, ...long]);
+    errors.forEach((e, i) => {
+      expect(e).toBeInstanceOf(TimeoutError);
+      expect((e as TimeoutError).message).toContain(`timed out after ${i < 50 ? 150 : 300} ms`);
+    });
+    // 20 more values at once: 16 get a lane (the two empty ones make room), the
+    // other 4 calls get timers of their own; all still time out on time.
+    const many = Array.from({ length: 20 }, (_, i) => p.call("echo", [i], { timeout: 100 + i }).catch((e: unknown) => e));
+    expect(timers() - before).toBe(16 + 4);
+    const manyErrors = await Promise.all(many);
+    manyErrors.forEach((e, i) => expect((e as TimeoutError).message).toContain(`timed out after ${100 + i} ms`));
+    expect(p.stats().calls).toMatchObject({ timedOut: 120, failed: 120, inFlight: 0, queued: 0 });
+    server.release();
+    await waitFor(() => p.stats().protocolErrors === 120);
     expect(timers()).toBeLessThanOrEqual(before);
   });
 });

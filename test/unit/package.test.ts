@@ -29,9 +29,11 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
  * what the bytes bought. 12.5 → 13 KB on 2026-11-22, for 12.38 → 12.90 KB:
  * unknown nested options refused with a did-you-mean and the runtime's
  * reason for a failed connect (+0.36), back-pressure on bufferedAmount
- * (+0.11), failedBy in stats (+0.06).
+ * (+0.11), failedBy in stats (+0.06). 13 → 13.5 KB, for 12.90 → 12.99 KB:
+ * shared timers for calls with a timeout of their own (843 → 616 bytes per
+ * pending call).
  */
-const GZIP_BUDGET = 13 * 1024;
+const GZIP_BUDGET = 13.5 * 1024;
 
 type Conditions = Record<string, string>;
 const pkg = readJson("package.json") as {
