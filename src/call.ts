@@ -45,7 +45,7 @@ export class PendingCall {
   results: unknown[] | undefined = undefined;
   remaining = 0;
   sentAt = 0;
-  /** Its own timer, when it has a timeout of its own (else the pool's deadline lane tracks it). */
+  /** Its own timer, when every deadline lane is taken by other timeout values (else a lane tracks it). */
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** Deadline on the pool's clock; a queued call past it is never written. */
   deadline = Number.POSITIVE_INFINITY;
