@@ -152,12 +152,14 @@ describe("chaos", () => {
             later(rand() * 20, () => ac.abort(c.abortReason));
             signal = ac.signal;
           } else if (a < 0.22) signal = neverAborted.signal;
+          // A third keep the pool's timeout; the others carry one of their own (shared deadline lanes per value).
+          const timeout = pick([undefined, 15_000, 25_000]);
           const promise =
             kind === "echo"
-              ? p.call("echo", [c.echo], { idempotent, signal })
+              ? p.call("echo", [c.echo], { idempotent, signal, timeout })
               : kind === "batch"
-                ? p.batch(c.tokens.map((t) => ({ method: "record", params: [t] })), { idempotent, signal })
-                : p.call("record", [c.token], { idempotent, signal });
+                ? p.batch(c.tokens.map((t) => ({ method: "record", params: [t] })), { idempotent, signal, timeout })
+                : p.call("record", [c.token], { idempotent, signal, timeout });
           await promise.then(
             (value) => {
               c.settles++;
