@@ -375,14 +375,37 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     for (const w of waiters) w.resolve();
   }
 
-  /** Resolves when at least one socket is open; rejects if the pool closes or loses every socket first. */
-  ready(): Promise<void> {
+  /**
+   * Resolves when at least one socket is open. Rejects with `TimeoutError`
+   * when none opened within `timeout` (default: the pool's call timeout),
+   * saying why the last attempt failed, or sooner if the pool closes or
+   * loses every socket.
+   */
+  ready(options: { timeout?: number } = {}): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      try {
+        onlyKnown(options, ["timeout"]);
+        if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 1, MAX_DELAY, "a number of ms");
+      } catch (error) {
+        return reject(error);
+      }
+      const ms = options.timeout ?? this.#options.timeout;
+      const settle = (error?: unknown): void => {
+        clearTimeout(timer);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      // A wrong URL or a server that is down is an error, not a wait forever.
+      const timer = setTimeout(() => {
+        const i = this.#slotWaiters.findIndex((w) => w.resolve === check);
+        if (i >= 0) this.#slotWaiters.splice(i, 1);
+        reject(new TimeoutError(`ready: no socket opened within ${ms} ms; last: ${this.#lastLoss || "no attempt has failed yet"}`));
+      }, ms);
       const check = (): void => {
-        if (this.#state === "closed") return reject(this.#closedError("ready"));
-        if (this.#slots.length === 0) return reject(this.#noSocketLeft("ready"));
-        if (this.#slots.some((c) => c.state === "open")) return resolve();
-        this.#slotWaiters.push({ resolve: check, reject });
+        if (this.#state === "closed") return settle(this.#closedError("ready"));
+        if (this.#slots.length === 0) return settle(this.#noSocketLeft("ready"));
+        if (this.#slots.some((c) => c.state === "open")) return settle();
+        this.#slotWaiters.push({ resolve: check, reject: settle });
       };
       check();
     });

@@ -85,6 +85,25 @@ describe("calls", () => {
     expect(p.connections().map((c) => c.state)).toEqual(["open", "open", "open"]);
   });
 
+  it("ready() rejects with TimeoutError, saying why, when no socket opens in time", async () => {
+    server.refuse(true); // every upgrade gets HTTP 503
+    const p = pool({ size: 1, timeout: 300, reconnect: { initialDelay: 5, maxDelay: 20 } });
+    const before = timers();
+    const t0 = performance.now();
+    const error = await rejection(p.ready());
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error.code).toBe("ERR_TIMEOUT");
+    expect(error.message).toMatch(
+      /^ready: no socket opened within 300 ms; last: socket 1 \(ws:\/\/127\.0\.0\.1:\d+\/\), \d+ failed attempts: could not connect: Unexpected server response: 503$/,
+    );
+    expect((await rejection(p.ready({ timeout: 50 }))).message).toContain("within 50 ms");
+    expect(((await rejection(p.ready({ timout: 50 } as never))) as InvalidConfigError).option).toBe("timout");
+    server.refuse(false);
+    await p.ready({ timeout: 2_000 }); // resolves once the server accepts again
+    expect(timers()).toBeLessThanOrEqual(before); // no ready() timer left behind
+  });
+
   it("notify sends a frame with no id and no reply", async () => {
     const p = pool({ size: 1 });
     await p.ready();
