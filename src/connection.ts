@@ -335,8 +335,11 @@ export class Connection implements ConnectionInfo {
       // server must not run what the caller is told timed out. (Its own
       // timer may not have fired yet, e.g. when the window opened in the
       // same tick.)
+      // Less than 1 ms left counts as expired: timers fire in whole ms, and
+      // calls made together (microseconds apart) must not split so that the
+      // window opened by the first one's timeout sends the next one.
       if (now === 0) now = this.#host.now();
-      if (call.deadline <= now) {
+      if (call.deadline < now + 1) {
         call.where = NOWHERE;
         call.conn = undefined;
         this.#host.onExpired(call, this);
