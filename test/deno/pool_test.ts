@@ -6,9 +6,12 @@
  * (Since Deno 2.8 they are off by default: `test()` below turns them on per
  * test, which no CLI flag or config can override.)
  *
+ * The last test stops reading on a raw TCP socket (after a hand-made
+ * handshake) to check back-pressure against Deno's own `bufferedAmount`.
+ *
  * Run: deno test --allow-net test/deno/
  */
-import { PoolClosedError, RemoteError, TimeoutError } from "../../src/mod.ts";
+import { PoolClosedError, PoolExhaustedError, RemoteError, TimeoutError } from "../../src/mod.ts";
 import { Pool } from "../../src/mod.ts";
 
 function assert(cond: unknown, message: string): asserts cond {
@@ -300,4 +303,89 @@ test("close(): waits for calls in flight, then refuses new ones; nothing leaks",
   assertEquals(pool.stats().connections.total, 0, "no socket left in the pool");
   await server.close();
   // The sanitizers now check that no timer, socket or pending op is left.
+});
+
+/**
+ * A WebSocket server that completes the handshake and then stops reading,
+ * like a peer whose link is congested: what the client sends piles up in the
+ * kernel buffers and then in Deno's `bufferedAmount`. `drain()` starts
+ * reading (and discarding) again.
+ */
+function startSilentServer(): { url: string; received(): number; drain(): void; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let conn: Deno.Conn | undefined;
+  let received = 0;
+  let reading: Promise<void> | undefined;
+  const accepted = (async () => {
+    conn = await listener.accept();
+    const head = new Uint8Array(4096);
+    let text = "";
+    while (!text.includes("\r\n\r\n")) {
+      const n = await conn.read(head);
+      if (n === null) return;
+      text += new TextDecoder().decode(head.subarray(0, n));
+    }
+    const key = /sec-websocket-key:\s*(\S+)/i.exec(text)![1]!;
+    const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"));
+    const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
+    await conn.write(new TextEncoder().encode(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`));
+  })();
+  const { port } = listener.addr as Deno.NetAddr;
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    received: () => received,
+    drain() {
+      reading = (async () => {
+        const buf = new Uint8Array(256 * 1024);
+        try {
+          for (let n = await conn!.read(buf); n !== null; n = await conn!.read(buf)) received += n;
+        } catch {
+          // closed under us: done
+        }
+      })();
+    },
+    async close() {
+      await accepted;
+      try {
+        conn?.close();
+      } catch {
+        // already closed
+      }
+      await reading;
+      listener.close();
+    },
+  };
+}
+
+test("back-pressure on Deno's bufferedAmount: a link that stops reading takes no more writes; notify throws at maxQueue", async () => {
+  const server = startSilentServer();
+  const maxBuffered = 256 * 1024;
+  const pool = new Pool(server.url, { size: 1, heartbeat: false, maxBuffered, maxQueue: 20 });
+  try {
+    await pool.ready({ timeout: 5_000 });
+    const payload = "x".repeat(64 * 1024);
+    let accepted = 0;
+    let refused: unknown;
+    for (let i = 0; i < 2_000; i++) {
+      try {
+        pool.notify("log", [payload]);
+        accepted++;
+      } catch (error) {
+        refused = error;
+        break;
+      }
+    }
+    assert(refused instanceof PoolExhaustedError, `notify refused with PoolExhaustedError (got ${String(refused)} after ${accepted})`);
+    const [socket] = pool.connections();
+    assertEquals(socket!.queued, 20, "the rest waits in the queue, up to maxQueue");
+    assert(socket!.buffered >= maxBuffered && socket!.buffered < maxBuffered + 64 * 1024 + 64, `buffered ${socket!.buffered}: writing stopped at the mark`);
+    assert(accepted < 2_000, "the loop was stopped, not buffered in memory");
+    server.drain();
+    await until(() => pool.stats().calls.queued === 0 && pool.connections()[0]!.buffered === 0, 10_000, "the queue to flush once the link drains");
+    await until(() => server.received() >= accepted * 64 * 1024, 10_000, "every accepted notification on the wire");
+  } finally {
+    const closing = pool.close({ timeout: 1_000 });
+    await server.close(); // the pool's close frame gets no answer: the TCP close ends it
+    await closing;
+  }
 });
