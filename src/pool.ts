@@ -354,7 +354,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       const timer = setTimeout(() => {
         const i = this.#slotWaiters.findIndex((w) => w.resolve === attempt);
         if (i >= 0) this.#slotWaiters.splice(i, 1);
-        reject(new TimeoutError(`withConnection: no socket became free within ${Math.round(this.#host.now() - started)} ms`));
+        const why = this.#slots.some((c) => c.state === "open") ? "all are checked out or expiring" : `none is open; last: ${this.#lastLoss || "no attempt has failed yet"}`;
+        reject(new TimeoutError(`withConnection: no socket became free within ${Math.round(this.#host.now() - started)} ms (${why})`));
       }, timeoutMs);
       attempt();
     });

@@ -230,6 +230,27 @@ describe("errors", () => {
     expect(p.stats().calls).toMatchObject({ inFlight: 0, queued: 0 });
   });
 
+  it("withConnection gives up after its timeout with TimeoutError, saying whether sockets are busy or down", async () => {
+    const p = pool({ size: 1 });
+    await p.ready();
+    let release!: () => void;
+    const held = p.withConnection(() => new Promise<void>((r) => (release = r)), { exclusive: true });
+    await waitFor(() => p.connections()[0]!.exclusive);
+    const busy = await rejection(p.withConnection(() => "never", { timeout: 100 }));
+    expect(busy).toBeInstanceOf(TimeoutError);
+    expect(busy.message).toMatch(/^withConnection: no socket became free within \d+ ms \(all are checked out or expiring\)$/);
+    release();
+    await held;
+    expect(await p.withConnection((conn) => conn.id)).toBe(1); // free again
+
+    server.refuse(true);
+    const q = pool({ size: 1, reconnect: { initialDelay: 5, maxDelay: 20 } });
+    const down = await rejection(q.withConnection(() => "never", { timeout: 200 }));
+    expect(down).toBeInstanceOf(TimeoutError);
+    expect(down.message).toContain("(none is open; last: socket 1 (ws://127.0.0.1:");
+    expect(down.message).toContain("could not connect: Unexpected server response: 503)");
+  });
+
   it("withConnection, callAll, stressTest and close refuse misspelt or mistyped options", async () => {
     const p = pool({ size: 1 });
     await p.ready();
