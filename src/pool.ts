@@ -338,28 +338,45 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   }
 
   #acquire(timeoutMs: number): Promise<Connection> {
-    return new Promise<Connection>((resolve, reject) => {
-      const started = this.#host.now();
-      const attempt = (): void => {
-        if (this.#state !== "open") return reject(this.#closedError("withConnection"));
-        if (this.#slots.length === 0) return reject(this.#noSocketLeft("withConnection"));
-        const open = this.#slots.filter((c) => c.state === "open" && !c.exclusive && !c.expired);
-        if (open.length > 0) {
-          clearTimeout(timer);
-          resolve(this.#strategy(open, { method: "withConnection", key: undefined, idempotent: false }) as Connection);
-          return;
-        }
-        this.#slotWaiters.push({ resolve: attempt, reject });
-      };
-      const timer = setTimeout(() => {
-        const i = this.#slotWaiters.findIndex((w) => w.resolve === attempt);
-        if (i >= 0) this.#slotWaiters.splice(i, 1);
-        const why = this.#slots.some((c) => c.state === "open") ? "all are checked out or expiring" : `none is open; last: ${this.#lastLoss || "no attempt has failed yet"}`;
-        reject(new TimeoutError(`withConnection: no socket became free within ${Math.round(this.#host.now() - started)} ms (${why})`));
-      }, timeoutMs);
-      attempt();
+    const started = this.#host.now();
+    return this.#waitForSocket("withConnection", timeoutMs, true, () => {
+      const open = this.#slots.filter((c) => c.state === "open" && !c.exclusive && !c.expired);
+      return open.length === 0 ? undefined : (this.#strategy(open, { method: "withConnection", key: undefined, idempotent: false }) as Connection);
+    }, () => {
+      const why = this.#slots.some((c) => c.state === "open") ? "all are checked out or expiring" : `none is open; last: ${this.#lastLoss || "no attempt has failed yet"}`;
+      return new TimeoutError(`withConnection: no socket became free within ${Math.round(this.#host.now() - started)} ms (${why})`);
     });
   }
+
+  /**
+   * Resolves with what `pick` finds, asked now and whenever a socket opens or
+   * is freed. Rejects when `ms` pass (`timeoutError()`), when the pool closes
+   * (or starts closing, with `refuseWhileClosing`), or when it has no socket
+   * left. Its timer is cleared however it settles.
+   */
+  #waitForSocket<T>(what: string, ms: number, refuseWhileClosing: boolean, pick: () => T | undefined, timeoutError: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const settle = (error: unknown, value?: T): void => {
+        clearTimeout(timer);
+        if (error === undefined) resolve(value as T);
+        else reject(error);
+      };
+      const timer = setTimeout(() => {
+        const i = this.#slotWaiters.findIndex((w) => w.resolve === check);
+        if (i >= 0) this.#slotWaiters.splice(i, 1);
+        reject(timeoutError());
+      }, ms);
+      const check = (): void => {
+        if (this.#state === "closed" || (refuseWhileClosing && this.#state !== "open")) return settle(this.#closedError(what));
+        if (this.#slots.length === 0) return settle(this.#noSocketLeft(what));
+        const value = pick();
+        if (value !== undefined) return settle(undefined, value);
+        this.#slotWaiters.push({ resolve: check, reject: settle });
+      };
+      check();
+    });
+  }
+
 
   #closedError(what: string): PoolClosedError {
     return new PoolClosedError(`${what} refused: the pool is ${this.#state}`);
@@ -383,34 +400,19 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    * loses every socket.
    */
   ready(options: { timeout?: number } = {}): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      try {
-        onlyKnown(options, ["timeout"]);
-        if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 1, MAX_DELAY, "a number of ms");
-      } catch (error) {
-        return reject(error);
-      }
-      const ms = options.timeout ?? this.#options.timeout;
-      const settle = (error?: unknown): void => {
-        clearTimeout(timer);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      // A wrong URL or a server that is down is an error, not a wait forever.
-      const timer = setTimeout(() => {
-        const i = this.#slotWaiters.findIndex((w) => w.resolve === check);
-        if (i >= 0) this.#slotWaiters.splice(i, 1);
-        reject(new TimeoutError(`ready: no socket opened within ${ms} ms; last: ${this.#lastLoss || "no attempt has failed yet"}`));
-      }, ms);
-      const check = (): void => {
-        if (this.#state === "closed") return settle(this.#closedError("ready"));
-        if (this.#slots.length === 0) return settle(this.#noSocketLeft("ready"));
-        if (this.#slots.some((c) => c.state === "open")) return settle();
-        this.#slotWaiters.push({ resolve: check, reject: settle });
-      };
-      check();
-    });
+    try {
+      onlyKnown(options, ["timeout"]);
+      if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 1, MAX_DELAY, "a number of ms");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const ms = options.timeout ?? this.#options.timeout;
+    // A wrong URL or a server that is down is an error, not a wait forever.
+    return this.#waitForSocket("ready", ms, false, () => (this.#slots.some((c) => c.state === "open") ? true : undefined), () =>
+      new TimeoutError(`ready: no socket opened within ${ms} ms; last: ${this.#lastLoss || "no attempt has failed yet"}`)
+    ).then(() => {});
   }
+
 
   #submit(
     method: string,

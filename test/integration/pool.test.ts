@@ -651,6 +651,11 @@ describe("close and destroy", () => {
     await p.destroy();
     expect(p.stats().calls).toMatchObject({ failed: 50, succeeded: 0, inFlight: 0, queued: 0 });
     expect(await rejection(p.ready())).toBeInstanceOf(PoolClosedError);
+    // Refused at once, and no timer left behind waiting for a socket (it was, for the call's 30 s).
+    const before = timers();
+    expect(await rejection(p.withConnection(() => "never"))).toBeInstanceOf(PoolClosedError);
+    expect(await rejection(p.ready())).toBeInstanceOf(PoolClosedError);
+    expect(timers()).toBeLessThanOrEqual(before);
   });
 
   it("destroy during a graceful close ends it at once", async () => {
