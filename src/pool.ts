@@ -128,7 +128,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #shutdownPromise: Promise<void> | undefined;
   #unwake: () => void = () => {};
   #succeeded = 0;
-  #failed = 0;
   /** Rejected calls by error code; `ABORTED`: by the caller's own signal. */
   readonly #failedBy: Record<string, number> = {};
   #timedOut = 0;
@@ -689,7 +688,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   }
 
   #countFailure(kind: string): void {
-    this.#failed++;
     this.#failedBy[kind] = (this.#failedBy[kind] ?? 0) + 1;
   }
 
@@ -965,7 +963,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         inFlight: this.#counters.inFlight,
         queued: this.#counters.queued,
         succeeded: this.#succeeded,
-        failed: this.#failed,
+        failed: Object.values(this.#failedBy).reduce((sum, n) => sum + n, 0),
         failedBy: { ...this.#failedBy },
         timedOut: this.#timedOut,
         rerouted: this.#rerouted,
