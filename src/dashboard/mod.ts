@@ -442,47 +442,50 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     const root = el("article", "mxd-card");
     root.dataset.testid = "socket-card";
     root.dataset.connId = String(id);
-    const top = el("div", "mxd-card-top");
+    /** A number on the card, found by tests through its test id. */
+    const value = (testid: string, text: string): HTMLElement => {
+      const b = el("b", "", text);
+      b.dataset.testid = testid;
+      return b;
+    };
+    /** A progress bar and its fill. */
+    const bar = (kind: string): [HTMLElement, HTMLElement] => {
+      const track = el("div", "mxd-bar");
+      track.dataset.kind = kind;
+      const fill = el("i", "", "");
+      track.append(fill);
+      return [track, fill];
+    };
+    const row = (...children: HTMLElement[]): HTMLElement => {
+      const r = el("div", "mxd-row");
+      r.append(...children);
+      return r;
+    };
+
     const badge = el("span", "mxd-badge", "");
     badge.dataset.testid = "card-state";
     const flags = el("span", "mxd-card-flags", "");
+    const top = el("div", "mxd-card-top");
     top.append(el("span", "mxd-card-id", `#${id}`), badge, flags);
+    const age = value("card-age", "");
+    const [ageBar, ageFill] = bar("age");
+    const inFlight = value("card-inflight", "0");
+    const queued = value("card-queued", "0");
+    const [loadBar, loadFill] = bar("load");
+    const sent = value("card-sent", "0");
+    const received = value("card-received", "0");
+    const p50 = value("card-p50", "–");
+    const p99 = value("card-p99", "–");
 
-    const ageRow = el("div", "mxd-row");
-    const age = el("b", "", "");
-    age.dataset.testid = "card-age";
-    ageRow.append(el("span", "", "age / TTL"), age);
-    const ageBar = el("div", "mxd-bar");
-    ageBar.dataset.kind = "age";
-    const ageFill = el("i", "", "");
-    ageBar.append(ageFill);
-
-    const loadRow = el("div", "mxd-row");
-    const inFlight = el("b", "", "0");
-    inFlight.dataset.testid = "card-inflight";
-    const queued = el("b", "", "0");
-    queued.dataset.testid = "card-queued";
-    loadRow.append(labelled("in flight ", inFlight), labelled("queued ", queued));
-    const loadBar = el("div", "mxd-bar");
-    loadBar.dataset.kind = "load";
-    const loadFill = el("i", "", "");
-    loadBar.append(loadFill);
-
-    const ioRow = el("div", "mxd-row");
-    const sent = el("b", "", "0");
-    sent.dataset.testid = "card-sent";
-    const received = el("b", "", "0");
-    received.dataset.testid = "card-received";
-    ioRow.append(labelled("sent ", sent), labelled("received ", received));
-
-    const latRow = el("div", "mxd-row");
-    const p50 = el("b", "", "–");
-    p50.dataset.testid = "card-p50";
-    const p99 = el("b", "", "–");
-    p99.dataset.testid = "card-p99";
-    latRow.append(labelled("p50 ", p50), labelled("p99 ", p99));
-
-    root.append(top, ageRow, ageBar, loadRow, loadBar, ioRow, latRow);
+    root.append(
+      top,
+      row(el("span", "", "age / TTL"), age),
+      ageBar,
+      row(labelled("in flight ", inFlight), labelled("queued ", queued)),
+      loadBar,
+      row(labelled("sent ", sent), labelled("received ", received)),
+      row(labelled("p50 ", p50), labelled("p99 ", p99)),
+    );
     return { root, badge, flags, age, ageFill, inFlight, loadBar, loadFill, queued, sent, received, p50, p99, state: "", goneAt: 0 };
   }
 
