@@ -312,7 +312,7 @@ export function validateUrl(url: unknown): UrlSource {
 }
 
 /** Throws unless `value` is an absolute ws:, wss:, http: or https: URL. */
-export function checkUrlString(option: string, value: string): void {
+function checkUrlString(option: string, value: string): void {
   let protocol = "";
   try {
     protocol = new URL(value).protocol;

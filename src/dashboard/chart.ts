@@ -213,7 +213,7 @@ export class LineChart {
 }
 
 /** The smallest 1, 2 or 5 × 10ⁿ at or above `v` (at least 1). */
-export function niceCeiling(v: number): number {
+function niceCeiling(v: number): number {
   if (!(v > 1)) return 1;
   const exp = Math.pow(10, Math.floor(Math.log10(v)));
   for (const m of [1, 2, 5, 10]) if (m * exp >= v) return m * exp;
