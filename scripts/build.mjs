@@ -4,6 +4,8 @@
  *
  *   dist/index.js            npm entry for Node (src/websocket.ts → src/websocket.node.ts; isomorphic-ws, ws external)
  *   dist/muxpool.js          one minified ESM file for browsers / CDNs: no bare imports left
+ *   dist/stress.js           npm entry of muxpool/stress (stressTest), kept out of the core
+ *   dist/muxpool-stress.js   minified CDN file of stressTest
  *   dist/dashboard.js        npm entry of muxpool/dashboard          (when src/dashboard/mod.ts exists)
  *   dist/muxpool-dashboard.js  minified CDN file of the dashboard      (when src/dashboard/mod.ts exists)
  *   dist/*.d.ts              declarations (emitted to dist/types, re-exported by dist/index.d.ts)
@@ -57,6 +59,8 @@ const hasDashboard = existsSync(at("src", "dashboard", "mod.ts"));
 const jobs = [
   build({ ...npm, entryPoints: [at("src", "mod.ts")], outfile: at("dist", "index.js"), plugins: [nodeWebSocket] }),
   build({ ...cdn, entryPoints: [at("src", "mod.ts")], outfile: at("dist", "muxpool.js") }),
+  build({ ...npm, entryPoints: [at("src", "stress.ts")], outfile: at("dist", "stress.js") }),
+  build({ ...cdn, entryPoints: [at("src", "stress.ts")], outfile: at("dist", "muxpool-stress.js") }),
 ];
 if (hasDashboard) {
   jobs.push(
@@ -97,6 +101,7 @@ if (withTypes) {
   rmSync(at("dist", "types"), { recursive: true, force: true });
   renameSync(typesTmp, at("dist", "types"));
   writeFileSync(at("dist", "index.d.ts"), 'export * from "./types/mod.js";\n');
+  writeFileSync(at("dist", "stress.d.ts"), 'export * from "./types/stress.js";\n');
   if (hasDashboard) writeFileSync(at("dist", "dashboard.d.ts"), 'export * from "./types/dashboard/mod.js";\n');
 }
 
@@ -108,7 +113,7 @@ function listFiles(dir) {
 
 const kb = (n) => `${(n / 1024).toFixed(2)} KB`;
 const sizes = {};
-for (const file of ["muxpool.js", ...(hasDashboard ? ["muxpool-dashboard.js"] : [])]) {
+for (const file of ["muxpool.js", "muxpool-stress.js", ...(hasDashboard ? ["muxpool-dashboard.js"] : [])]) {
   const code = readFileSync(at("dist", file));
   const gz = gzipSync(code, { level: 9 }).length;
   sizes[file] = { minified: code.length, gzip: gz };

@@ -1,13 +1,16 @@
 /**
  * One call on its way through the pool. Until it settles it is in exactly
- * one place, recorded in `where`: the pool's wait queue, one socket's queue,
- * or one socket's in-flight map.
+ * one place, recorded in `where`: the pool's wait queue, one connection's
+ * queue, or one connection's in-flight map. Also the words messages use to
+ * name a call and say where it was.
  *
  * @module
  */
 
-import type { RequestId } from "./codec.ts";
-import type { CallOptions } from "./options.ts";
+import type { Codec, RequestId } from "./codec.ts";
+import { InvalidConfigError } from "./errors.ts";
+import type { Connection } from "./connection.ts";
+import type { CallOptions, RetryMode } from "./options.ts";
 import type { ConnectionInfo } from "./strategies.ts";
 
 /** Where a call is; see the module doc. */
@@ -24,9 +27,13 @@ export interface BatchRequest {
   params?: unknown;
 }
 
-/** A `withConnection` session: calls pinned to one socket, one socket life. */
+/** What a call is: a request (one reply), a notification (no reply) or a batch (one frame, one reply per request). */
+export type CallKind = "request" | "notification" | "batch";
+
+/** A `withConnection` session: calls pinned to one connection, for one socket's life. */
 export interface Pin {
-  /** The socket's connection generation when the session began. */
+  readonly conn: Connection;
+  /** The connection's socket generation when the session began. */
   readonly generation: number;
   ended: boolean;
 }
@@ -35,9 +42,15 @@ export class PendingCall {
   readonly filter: ((connection: ConnectionInfo) => boolean) | undefined;
   readonly key: string | undefined;
   readonly signal: AbortSignal | undefined;
+  /** A `batch`: its requests, all in one frame. */
+  readonly batch: readonly BatchRequest[] | undefined;
+  /** `false` for a notification: written, never answered. */
+  readonly expectsReply: boolean;
+  /** May be re-sent after its socket died (its own flag and the pool's `retry`). */
+  readonly idempotent: boolean;
   where: Where = NOWHERE;
-  /** The socket whose queue or in-flight map holds it. */
-  conn: ConnectionLike | undefined = undefined;
+  /** The connection whose queue or in-flight map holds it. */
+  conn: Connection | undefined = undefined;
   /** Wire id(s) of the current send; a resend gets new ones. */
   id: RequestId | undefined = undefined;
   ids: RequestId[] | undefined = undefined;
@@ -54,29 +67,50 @@ export class PendingCall {
   constructor(
     /** Pool-local call number, used in messages. */
     readonly seq: number,
+    kind: CallKind,
     readonly method: string,
+    /** The params; for a batch, its requests. */
     readonly params: unknown,
-    /** A `batch`: its requests, all in one frame. */
-    readonly batch: readonly BatchRequest[] | undefined,
-    /** `false` for `notify`: written, never answered. */
-    readonly expectsReply: boolean,
-    /** May be re-sent after its socket died (its own flag and the pool's `retry`). */
-    readonly idempotent: boolean,
-    /** `signal`, `filter` and `key` are copied from here (the caller may reuse the object). */
+    /** `signal`, `filter`, `key` and `idempotent` are read here (the caller may reuse the object). */
     options: CallOptions | undefined,
+    retry: RetryMode,
     readonly timeoutMs: number,
-    /** The socket a `withConnection` session pinned it to. */
+    /** The connection a `withConnection` session pinned it to. */
     readonly pin: Pin | undefined,
     readonly resolve: (value: unknown) => void,
     readonly reject: (reason: unknown) => void,
   ) {
+    this.batch = kind === "batch" ? params as readonly BatchRequest[] : undefined;
+    this.expectsReply = kind !== "notification";
+    this.idempotent = retry === "always" || (retry === "idempotent" && options?.idempotent === true);
     this.filter = options?.filter;
     this.key = options?.key;
     this.signal = options?.signal;
   }
 }
 
-/** The part of a connection a call needs to name (avoids an import cycle). */
-export interface ConnectionLike {
-  readonly id: number;
+/** How messages name a call: `call 12 ("add")`. */
+export function label(call: { readonly seq: number; readonly method: string }): string {
+  return `call ${call.seq} ("${call.method}")`;
+}
+
+/** Why `pool.batch(requests)` cannot be sent (an `InvalidConfigError`), or `undefined`. */
+export function checkBatch(requests: readonly BatchRequest[], codec: Codec): InvalidConfigError | undefined {
+  if (
+    !Array.isArray(requests) || requests.length === 0 ||
+    !requests.every((r) => typeof r === "object" && r !== null && typeof r.method === "string")
+  ) {
+    return new InvalidConfigError("requests", "Expected `requests` to be a non-empty list of `{ method, params? }`");
+  }
+  if (typeof codec.encodeBatch !== "function") return new InvalidConfigError("codec", "`batch()` needs a codec with `encodeBatch`");
+  return undefined;
+}
+
+/** Where a call is, in words, for messages; `inPoolQueue` says it for the pool's wait queue. */
+export function whereText(call: PendingCall, inPoolQueue: () => string): string {
+  const c = call.conn;
+  if (call.where === POOL_QUEUE) return inPoolQueue();
+  if (c === undefined || (call.where !== CONN_QUEUE && call.where !== IN_FLIGHT)) return "not placed";
+  const counts = `${c.inFlight} in flight, ${c.queued} queued`;
+  return call.where === CONN_QUEUE ? `queued on socket ${c.id} (${c.state}, ${counts})` : `sent on socket ${c.id} (${counts})`;
 }

@@ -17,7 +17,8 @@
  */
 
 export { Pool } from "./pool.ts";
-export type { BatchResult, CallAllResult, CallRequest, PinnedConnection } from "./pool.ts";
+export type { CallAllResult, CallRequest } from "./callall.ts";
+export type { BatchResult, PinnedCallOptions, PinnedConnection, SessionOptions } from "./session.ts";
 export type { BatchRequest } from "./call.ts";
 export { jsonRpc } from "./codec.ts";
 export type { Codec, FrameData, Incoming, JsonRpcOptions, OutgoingRequest, RemoteErrorShape, RequestId } from "./codec.ts";
@@ -35,21 +36,9 @@ export {
 export type { ErrorCode } from "./errors.ts";
 export { ConnectionEvent, NotificationEvent, PoolErrorEvent, PoolEvent, RerouteEvent } from "./events.ts";
 export type { PoolEventMap } from "./events.ts";
-export type {
-  CallInfo,
-  CallOptions,
-  Endpoint,
-  HeartbeatOptions,
-  PoolOptions,
-  ReconnectOptions,
-  StrategyFunction,
-  StrategyName,
-  UrlSource,
-  WebSocketConstructor,
-  WebSocketLike,
-} from "./options.ts";
+export type { CallOptions, HeartbeatOptions, PoolOptions, ReconnectOptions, RetryMode } from "./options.ts";
+export type { Endpoint, UrlSource } from "./endpoints.ts";
+export type { WebSocketConstructor, WebSocketLike } from "./socket.ts";
 export type { ConnectionSnapshot, LatencySnapshot, PoolStats } from "./stats.ts";
-export type { ConnectionInfo, ConnectionState } from "./strategies.ts";
-export { stressTest } from "./stress.ts";
-export type { StressOptions, StressResult } from "./stress.ts";
-export { redactUrl } from "./url.ts";
+export type { CallInfo, ConnectionInfo, ConnectionState, StrategyFunction, StrategyName } from "./strategies.ts";
+export { redactUrl } from "./endpoints.ts";

@@ -7,50 +7,9 @@
  */
 
 import { type Codec, jsonRpc, type RequestId } from "./codec.ts";
-import { InvalidConfigError } from "./errors.ts";
-import type { ConnectionInfo } from "./strategies.ts";
-
-/** A WebSocket constructor as in the WHATWG spec (browsers, Deno, `ws`). */
-export interface WebSocketConstructor {
-  new (url: string, protocols?: string | string[]): WebSocketLike;
-}
-
-/**
- * The part of the WebSocket interface muxpool uses. Handler parameters are
- * `any` on purpose: the DOM's, Deno's and `ws`'s WebSocket classes each type
- * their events differently, and all of them must be accepted as they are.
- */
-export interface WebSocketLike {
-  readonly readyState: number;
-  binaryType: string;
-  readonly bufferedAmount: number;
-  send(data: string | ArrayBuffer | Uint8Array): void;
-  close(code?: number, reason?: string): void;
-  // deno-lint-ignore no-explicit-any
-  onopen: ((event: any) => void) | null;
-  // deno-lint-ignore no-explicit-any
-  onclose: ((event: any) => void) | null;
-  // deno-lint-ignore no-explicit-any
-  onerror: ((event: any) => void) | null;
-  // deno-lint-ignore no-explicit-any
-  onmessage: ((event: any) => void) | null;
-}
-
-/** One endpoint of a pool spread over several servers. */
-export interface Endpoint {
-  url: string;
-  /** Share of the pool's sockets that go to this endpoint. @default 1 */
-  weight?: number;
-  /** Free-form labels a call's `filter` can select on, e.g. `{ region: "eu" }`. */
-  tags?: Readonly<Record<string, string>>;
-}
-
-/**
- * Where the sockets connect: one URL, a weighted list of endpoints, or a
- * function called on every (re)connect with the socket's slot index, which may
- * return a promise (e.g. to fetch a fresh token).
- */
-export type UrlSource = string | readonly Endpoint[] | ((index: number) => string | Promise<string>);
+import type { WebSocketConstructor } from "./socket.ts";
+import type { ConnectionInfo, StrategyFunction, StrategyName } from "./strategies.ts";
+import { checkBoolean, checkNumber, checkObject, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
 
 /** How a socket that died or failed to connect is brought back. */
 export interface ReconnectOptions {
@@ -84,18 +43,8 @@ export interface HeartbeatOptions {
   params?: unknown;
 }
 
-/** A call as strategies and filters see it. */
-export interface CallInfo {
-  readonly method: string;
-  readonly key: string | undefined;
-  readonly idempotent: boolean;
-}
-
-/** Picks the socket for a call among the candidates (never empty). */
-export type StrategyFunction = (connections: readonly ConnectionInfo[], call: CallInfo) => ConnectionInfo;
-
-/** Built-in strategy names. */
-export type StrategyName = "round-robin" | "least-pending" | "random";
+/** What happens to calls already sent when their socket dies (see `PoolOptions.retry`). */
+export type RetryMode = "idempotent" | "always" | "never";
 
 /** Options of `new Pool(url, options)`. */
 export interface PoolOptions {
@@ -130,7 +79,7 @@ export interface PoolOptions {
    * call; `"never"` re-sends none. The others reject with
    * `ConnectionLostError` (`maybeExecuted: true`). @default "idempotent"
    */
-  retry?: "idempotent" | "always" | "never";
+  retry?: RetryMode;
   /** Wire protocol. @default jsonRpc() */
   codec?: Codec;
   /** Request id generator; ids must be unique for the pool's life and never falsy. @default a random pool prefix + a counter */
@@ -179,7 +128,7 @@ export interface ResolvedOptions {
   connectTimeout: number;
   reconnect: Required<ReconnectOptions> | false;
   heartbeat: { interval: number; timeout: number; method: string; params: unknown } | false;
-  retry: "idempotent" | "always" | "never";
+  retry: RetryMode;
   codec: Codec;
   generateId: (() => RequestId) | undefined;
   WebSocket: WebSocketConstructor | undefined;
@@ -189,39 +138,19 @@ export interface ResolvedOptions {
   latencyWindow: number;
 }
 
-/** The largest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
-export const MAX_DELAY = 2_147_483_647;
-
-/** `value` the way a message shows it: `` `0` (number) ``, `` `"4"` (string) ``, "an object"… */
-function describe(value: unknown): string {
-  if (typeof value === "function") return "a function";
-  if (typeof value === "object") return value === null ? "`null`" : Array.isArray(value) ? "an array" : "an object";
-  return `\`${typeof value === "string" ? JSON.stringify(value) : String(value)}\` (${typeof value})`;
-}
-
-/** Throws the one shape of message every bad argument gets: "Expected `size` to be …, got `0` (number)". */
-export function fail(option: string, expected: string, value: unknown): never {
-  throw new InvalidConfigError(option, `Expected \`${option}\` to be ${expected}, got ${describe(value)}`);
-}
-
-/**
- * Returns `value` if it is a number from `min` to `max`; `kind` says what
- * else it must be and how the message names it ("an integer" is checked
- * for being whole; "a number of ms" and "a number" need not be).
- */
-export function checkNumber(option: string, value: unknown, min: number, max: number, kind: "an integer" | "a number of ms" | "a number"): number {
-  if (typeof value !== "number" || !(value >= min && value <= max) || (kind === "an integer" && !Number.isInteger(value))) {
-    fail(option, `${kind} from ${min}${max === Infinity ? " and up" : ` to ${max}`}`, value);
-  }
-  return value;
-}
-
 /** `[default, min, max]` of a numeric option; no `max`: no upper bound (counts) or MAX_DELAY (durations). */
 type Range = readonly [fallback: number, min: number, max?: number];
 type Table = Readonly<Record<string, Range>>;
 
 /** Counts: integers. */
-const COUNTS: Table = { size: [4, 1, 1024], maxInFlight: [256, 1], maxQueue: [10_000, 0], maxMessageSize: [16 * 1024 * 1024, 1], maxBuffered: [1024 * 1024, 1], latencyWindow: [1024, 1, 1_000_000] };
+const COUNTS: Table = {
+  size: [4, 1, 1024],
+  maxInFlight: [256, 1],
+  maxQueue: [10_000, 0],
+  maxMessageSize: [16 * 1024 * 1024, 1],
+  maxBuffered: [1024 * 1024, 1],
+  latencyWindow: [1024, 1, 1_000_000],
+};
 /** Durations in ms, at most MAX_DELAY (what `setTimeout` honours). */
 const DURATIONS: Table = { timeout: [30_000, 1], ttl: [0, 0], drainTimeout: [30_000, 0], connectTimeout: [10_000, 1] };
 const RECONNECT_DURATIONS: Table = { initialDelay: [100, 0], maxDelay: [10_000, 0], resetAfter: [5_000, 0] };
@@ -235,102 +164,33 @@ function readNumbers(out: Record<string, unknown>, input: Record<string, unknown
   }
 }
 
-function boolean(option: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") fail(option, "a boolean", value);
-  return value;
-}
-
-function object(option: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(option, option === "options" || option.startsWith("url[") ? "an object" : "an object, `true` or `false`", value);
-  return value as Record<string, unknown>;
-}
-
 /** `true` or `undefined`: `{}` (every default); `false`: `false` (off); else the object, checked. */
 function section(option: string, value: unknown): Record<string, unknown> | false {
-  return value === false ? false : value === undefined || value === true ? {} : object(option, value);
+  return value === false ? false : value === undefined || value === true ? {} : checkObject(option, value, "an object, `true` or `false`");
 }
 
 const KNOWN = [
-  ...Object.keys(COUNTS), ...Object.keys(DURATIONS),
-  "strategy", "revive", "reconnect", "heartbeat", "retry", "codec", "generateId", "WebSocket", "protocols",
+  ...Object.keys(COUNTS),
+  ...Object.keys(DURATIONS),
+  "strategy",
+  "revive",
+  "reconnect",
+  "heartbeat",
+  "retry",
+  "codec",
+  "generateId",
+  "WebSocket",
+  "protocols",
 ];
 const CALL_KEYS = ["timeout", "signal", "idempotent", "filter", "key"];
 
-/** Levenshtein distance: the fewest one-letter edits from `a` to `b`. */
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
-}
-
-/**
- * Throws `InvalidConfigError` for a key of `value` that is not in `known`: a
- * misspelt option (`maxAttempt`, `idempotant`) would otherwise be ignored
- * without a word, and the default used instead.
- */
-export function onlyKnown(value: object, known: readonly string[], prefix = ""): void {
-  for (const key in value) {
-    if (known.includes(key)) continue;
-    // The closest known name, if only a slip away (`timeOut`, `maxAttempt`, `exclusve`, `weigth`).
-    let near: string | undefined;
-    let best = key.length < 5 ? 2 : 3;
-    for (const k of known) {
-      const d = distance(key.toLowerCase(), k.toLowerCase());
-      if (d < best) [near, best] = [k, d];
-    }
-    throw new InvalidConfigError(prefix + key, `Unknown option \`${prefix}${key}\`${near ? ` (did you mean \`${prefix}${near}\`?)` : ""}; known: ${known.join(", ")}`);
-  }
-}
-
-/** Checks the \`url\` argument of the constructor (string, endpoints or function). */
-export function validateUrl(url: unknown): UrlSource {
-  if (typeof url === "function") return url as UrlSource;
-  if (typeof url === "string") {
-    checkUrlString("url", url);
-    return url;
-  }
-  if (Array.isArray(url) && url.length > 0) {
-    url.forEach((endpoint: unknown, i) => {
-      const name = `url[${i}]`;
-      const e = object(name, endpoint);
-      onlyKnown(e, ["url", "weight", "tags"], `${name}.`);
-      if (typeof e.url !== "string") fail(`${name}.url`, "an absolute ws:// or wss:// URL", e.url);
-      checkUrlString(`${name}.url`, e.url);
-      if (e.weight !== undefined && (typeof e.weight !== "number" || !(e.weight > 0) || !Number.isFinite(e.weight))) {
-        fail(`${name}.weight`, "a positive number", e.weight);
-      }
-      if (e.tags !== undefined) object(`${name}.tags`, e.tags);
-    });
-    return url as readonly Endpoint[];
-  }
-  return fail("url", "a ws:// or wss:// URL, a non-empty list of endpoints or a function", url);
-}
-
-/** Throws unless `value` is an absolute ws:, wss:, http: or https: URL. */
-function checkUrlString(option: string, value: string): void {
-  let protocol = "";
-  try {
-    protocol = new URL(value).protocol;
-  } catch {
-    // stays "": reported below
-  }
-  if (!["ws:", "wss:", "http:", "https:"].includes(protocol)) {
-    fail(option, /^[\w.-]+(:\d+)?(\/|$)/.test(value) ? `a ws:// or wss:// URL (did you mean "ws://${value}"?)` : "an absolute ws:// or wss:// URL", value);
-  }
-}
-
 /** Applies defaults and validates every option; throws `InvalidConfigError` naming the first bad one. */
 export function resolveOptions(input: unknown): ResolvedOptions {
-  const o = object("options", input === undefined ? {} : input);
+  const o = checkObject("options", input === undefined ? {} : input);
   onlyKnown(o, KNOWN);
   const out: Record<string, unknown> = {
     strategy: o.strategy ?? "least-pending",
-    revive: boolean("revive", o.revive, true),
+    revive: checkBoolean("revive", o.revive, true),
     retry: o.retry ?? "idempotent",
     codec: o.codec ?? jsonRpc(),
     generateId: o.generateId,
@@ -351,7 +211,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     onlyKnown(r, ["factor", "jitter", "maxAttempts", ...Object.keys(RECONNECT_DURATIONS)], "reconnect.");
     const reconnect: Record<string, unknown> = {
       factor: r.factor ?? 2,
-      jitter: boolean("reconnect.jitter", r.jitter, true),
+      jitter: checkBoolean("reconnect.jitter", r.jitter, true),
       maxAttempts: r.maxAttempts ?? Number.POSITIVE_INFINITY,
     };
     readNumbers(reconnect, r, RECONNECT_DURATIONS, false, "reconnect.");
@@ -359,8 +219,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       fail("reconnect.maxDelay", `a number of ms not below reconnect.initialDelay (${reconnect.initialDelay})`, reconnect.maxDelay);
     }
     const { factor, maxAttempts } = reconnect;
-    if (typeof factor !== "number" || !(factor >= 1) || !Number.isFinite(factor)) fail("reconnect.factor", "a finite number from 1 and up", factor);
-    if (typeof maxAttempts !== "number" || !(maxAttempts >= 0) || (!Number.isInteger(maxAttempts) && maxAttempts !== Number.POSITIVE_INFINITY)) {
+    if (typeof factor !== "number" || !(factor >= 1) || !Number.isFinite(factor)) {
+      fail("reconnect.factor", "a finite number from 1 and up", factor);
+    }
+    if (
+      typeof maxAttempts !== "number" || !(maxAttempts >= 0) || (!Number.isInteger(maxAttempts) && maxAttempts !== Number.POSITIVE_INFINITY)
+    ) {
       fail("reconnect.maxAttempts", "an integer from 0 and up, or Infinity", maxAttempts);
     }
     out.reconnect = reconnect;
@@ -376,12 +240,20 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
 
   const c = out.codec as Partial<Codec> | null;
-  if (typeof c !== "object" || c === null || typeof c.encodeRequest !== "function" || typeof c.encodeNotification !== "function" || typeof c.decode !== "function") {
+  if (
+    typeof c !== "object" || c === null || typeof c.encodeRequest !== "function" || typeof c.encodeNotification !== "function" ||
+    typeof c.decode !== "function"
+  ) {
     fail("codec", "an object with encodeRequest, encodeNotification and decode functions", c);
   }
-  if (o.generateId !== undefined && typeof o.generateId !== "function") fail("generateId", "a function returning a string or number", o.generateId);
+  if (o.generateId !== undefined && typeof o.generateId !== "function") {
+    fail("generateId", "a function returning a string or number", o.generateId);
+  }
   if (o.WebSocket !== undefined && typeof o.WebSocket !== "function") fail("WebSocket", "a WebSocket constructor", o.WebSocket);
-  if (o.protocols !== undefined && typeof o.protocols !== "string" && !(Array.isArray(o.protocols) && o.protocols.every((p) => typeof p === "string"))) {
+  if (
+    o.protocols !== undefined && typeof o.protocols !== "string" &&
+    !(Array.isArray(o.protocols) && o.protocols.every((p) => typeof p === "string"))
+  ) {
     fail("protocols", "a string or a list of strings", o.protocols);
   }
   return out as unknown as ResolvedOptions;
@@ -393,10 +265,13 @@ export function checkCallOptions(options: CallOptions | undefined): void {
   if (typeof options !== "object" || options === null) fail("options", "an object", options);
   onlyKnown(options, CALL_KEYS);
   if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 1, MAX_DELAY, "a number of ms");
-  if (options.signal !== undefined && (typeof options.signal !== "object" || options.signal === null || typeof options.signal.addEventListener !== "function")) {
+  if (
+    options.signal !== undefined &&
+    (typeof options.signal !== "object" || options.signal === null || typeof options.signal.addEventListener !== "function")
+  ) {
     fail("signal", "an AbortSignal", options.signal);
   }
-  if (options.idempotent !== undefined) boolean("idempotent", options.idempotent, false);
+  if (options.idempotent !== undefined) checkBoolean("idempotent", options.idempotent, false);
   if (options.filter !== undefined && typeof options.filter !== "function") fail("filter", "a function", options.filter);
   if (options.key !== undefined && typeof options.key !== "string") fail("key", "a string", options.key);
 }

@@ -50,7 +50,7 @@ export class Fifo<T> {
   }
 
   /** Removes and returns every item, oldest first. */
-  drain(): T[] {
+  removeAll(): T[] {
     const out = this.#items.slice(this.#head) as T[];
     this.#items = [];
     this.#head = 0;
@@ -118,7 +118,7 @@ export class CallQueue<T> extends Fifo<T> {
 
   /** Removes every live item, oldest first. */
   take(): T[] {
-    const out = this.drain().filter(this.#holds);
+    const out = this.removeAll().filter(this.#holds);
     this.live = 0;
     this.#stale = 0;
     return out;

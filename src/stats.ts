@@ -1,10 +1,12 @@
 /**
- * Snapshot shapes of `pool.stats()` and `pool.connections()`, and the
- * fixed-size latency window their percentiles come from.
+ * Snapshot shapes of `pool.stats()` and `pool.connections()`, the
+ * fixed-size latency window their percentiles come from, and the recorder
+ * that keeps the pool's counters.
  *
  * @module
  */
 
+import { TimeoutError } from "./errors.ts";
 import type { ConnectionState } from "./strategies.ts";
 
 /** Latency percentiles in ms over a recent window (0 when no sample yet). */
@@ -91,4 +93,76 @@ export class LatencyWindow {
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
+}
+
+/** The part of a connection the stats snapshot counts. */
+export interface CountedConnection {
+  readonly state: ConnectionState;
+  readonly inFlight: number;
+}
+
+/**
+ * The pool's counters. Everything a snapshot reports that is not read off
+ * the connections at the time: calls settled by outcome, moves, re-sends,
+ * reconnects, expiries, protocol errors and the latency window.
+ */
+export class StatsRecorder {
+  succeeded = 0;
+  timedOut = 0;
+  rerouted = 0;
+  retried = 0;
+  reconnects = 0;
+  expired = 0;
+  protocolErrors = 0;
+  /** Rejected calls by error code; `ABORTED`: by the caller's own signal. */
+  readonly #failedBy: Record<string, number> = {};
+  readonly latency: LatencyWindow;
+
+  constructor(latencyWindow: number) {
+    this.latency = new LatencyWindow(latencyWindow);
+  }
+
+  /** A call rejected with `error`, counted under `code` (a `TimeoutError` also counts in `timedOut`). */
+  failed(code: string, error?: unknown): void {
+    this.#failedBy[code] = (this.#failedBy[code] ?? 0) + 1;
+    if (error instanceof TimeoutError) this.timedOut++;
+  }
+
+  /** `pool.stats()`: the counters, and what `connections` and `calls` say now. */
+  snapshot(connections: Iterable<CountedConnection>, calls: { inFlight: number; queued: number }, maxInFlight: number): PoolStats {
+    let total = 0;
+    let open = 0;
+    let connecting = 0;
+    let draining = 0;
+    let available = 0;
+    let inUse = 0;
+    for (const c of connections) {
+      total++;
+      if (c.state === "open") {
+        open++;
+        if (c.inFlight < maxInFlight) available++;
+        if (c.inFlight > 0) inUse++;
+      } else if (c.state === "connecting") connecting++;
+      else if (c.state === "draining") draining++;
+    }
+    return {
+      connections: { total, open, connecting, draining },
+      available,
+      inUse,
+      calls: {
+        inFlight: calls.inFlight,
+        queued: calls.queued,
+        succeeded: this.succeeded,
+        failed: Object.values(this.#failedBy).reduce((sum, n) => sum + n, 0),
+        failedBy: { ...this.#failedBy },
+        timedOut: this.timedOut,
+        rerouted: this.rerouted,
+        retried: this.retried,
+      },
+      reconnects: this.reconnects,
+      expired: this.expired,
+      protocolErrors: this.protocolErrors,
+      latency: this.latency.snapshot(),
+    };
+  }
 }

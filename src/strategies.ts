@@ -6,8 +6,6 @@
  * @module
  */
 
-import type { CallInfo, StrategyFunction, StrategyName } from "./options.ts";
-
 /** Socket lifecycle states. */
 export type ConnectionState = "connecting" | "open" | "draining" | "closed";
 
@@ -23,6 +21,19 @@ export interface ConnectionInfo {
   readonly sent: number;
   readonly received: number;
 }
+
+/** A call as strategies and filters see it. */
+export interface CallInfo {
+  readonly method: string;
+  readonly key: string | undefined;
+  readonly idempotent: boolean;
+}
+
+/** Picks the socket for a call among the candidates (never empty). */
+export type StrategyFunction = (connections: readonly ConnectionInfo[], call: CallInfo) => ConnectionInfo;
+
+/** Built-in strategy names. */
+export type StrategyName = "round-robin" | "least-pending" | "random";
 
 /** Cycles through the candidates in order. */
 export function roundRobin(): StrategyFunction {
@@ -76,5 +87,3 @@ export function createStrategy(strategy: StrategyName | StrategyFunction): Strat
       return strategy;
   }
 }
-
-export type { CallInfo };

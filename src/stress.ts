@@ -7,7 +7,8 @@
 
 import type { Pool } from "./pool.ts";
 import { type LatencySnapshot, LatencyWindow, type PoolStats } from "./stats.ts";
-import { type CallOptions, checkNumber, onlyKnown } from "./options.ts";
+import type { CallOptions } from "./options.ts";
+import { checkNumber, onlyKnown } from "./validate.ts";
 
 /** Options of {@link stressTest}. */
 export interface StressOptions {
@@ -56,7 +57,11 @@ export async function stressTest(pool: Pool, options: StressOptions = {}): Promi
       for (let i = 0; i < opsPerWorker; i++) {
         const t = performance.now();
         try {
-          await pool.call(method, typeof params === "function" ? (params as (w: number, o: number) => unknown)(w, i) : params, options.callOptions);
+          await pool.call(
+            method,
+            typeof params === "function" ? (params as (w: number, o: number) => unknown)(w, i) : params,
+            options.callOptions,
+          );
           succeeded++;
         } catch (error) {
           failed++;

@@ -7,7 +7,7 @@
  */
 
 import WebSocket from "isomorphic-ws";
-import type { WebSocketConstructor } from "./options.ts";
+import type { WebSocketConstructor } from "./socket.ts";
 
 /** The WebSocket constructor to use when the user passed none. */
 export function defaultWebSocket(): WebSocketConstructor {

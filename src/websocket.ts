@@ -6,13 +6,12 @@
  * @module
  */
 
-import type { WebSocketConstructor } from "./options.ts";
+import type { WebSocketConstructor } from "./socket.ts";
 
 /** The WebSocket constructor to use when the user passed none. */
 export function defaultWebSocket(): WebSocketConstructor | undefined {
   return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
 }
-
 
 /**
  * Calls `wake` when a browser comes back online or its tab becomes visible

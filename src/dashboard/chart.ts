@@ -40,7 +40,14 @@ export class LineChart {
   #height = 0;
   #dirty = true;
 
-  constructor(title: string, testId: string, series: readonly SeriesSpec[], capacity: number, format: (value: number) => string, palette: ChartPalette) {
+  constructor(
+    title: string,
+    testId: string,
+    series: readonly SeriesSpec[],
+    capacity: number,
+    format: (value: number) => string,
+    palette: ChartPalette,
+  ) {
     this.#series = series;
     this.#capacity = Math.max(2, capacity);
     this.#data = series.map(() => new Float64Array(this.#capacity));

@@ -56,7 +56,17 @@ export interface Dashboard {
   unmount(): void;
 }
 
-const ALL_EVENTS: readonly DashboardEventType[] = ["open", "close", "reconnect", "expire", "reroute", "error", "notification", "idle", "shutdown"];
+const ALL_EVENTS: readonly DashboardEventType[] = [
+  "open",
+  "close",
+  "reconnect",
+  "expire",
+  "reroute",
+  "error",
+  "notification",
+  "idle",
+  "shutdown",
+];
 const DEFAULT_LOG: readonly DashboardEventType[] = ["open", "close", "reconnect", "expire", "reroute", "error", "shutdown"];
 
 type CardState = "open" | "connecting" | "reconnecting" | "draining" | "closed";
@@ -156,9 +166,18 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     groups.append(box);
   };
   group("Throughput", [["throughput", "calls / s"], ["errors-rate", "failed / s"], ["notifications", "notifications"]]);
-  group("Sockets", [["open", "open"], ["connecting", "connecting"], ["draining", "draining"], ["available", "available"], ["in-use", "in use"]]);
-  group("Calls", [["inflight", "in flight"], ["queued", "queued"], ["succeeded", "succeeded"], ["failed", "failed"], ["timedout", "timed out"]]);
-  group("Recovery", [["rerouted", "rerouted"], ["retried", "retried"], ["reconnects", "reconnects"], ["expired", "expired"], ["protocol-errors", "protocol err."]]);
+  group("Sockets", [["open", "open"], ["connecting", "connecting"], ["draining", "draining"], ["available", "available"], [
+    "in-use",
+    "in use",
+  ]]);
+  group("Calls", [["inflight", "in flight"], ["queued", "queued"], ["succeeded", "succeeded"], ["failed", "failed"], [
+    "timedout",
+    "timed out",
+  ]]);
+  group("Recovery", [["rerouted", "rerouted"], ["retried", "retried"], ["reconnects", "reconnects"], ["expired", "expired"], [
+    "protocol-errors",
+    "protocol err.",
+  ]]);
   group("Latency", [["p50", "p50"], ["p90", "p90"], ["p99", "p99"], ["max", "max"]]);
 
   const socketsPanel = el("div", "");
@@ -171,7 +190,14 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
 
   const capacity = Math.round((historyS * 1000) / refreshMs);
   const charts = el("div", "mxd-charts");
-  const chartThroughput = new LineChart("Throughput (calls/s)", "chart-throughput", [{ label: "settled", color: palette.green, fill: true }], capacity, rate, palette);
+  const chartThroughput = new LineChart(
+    "Throughput (calls/s)",
+    "chart-throughput",
+    [{ label: "settled", color: palette.green, fill: true }],
+    capacity,
+    rate,
+    palette,
+  );
   const chartLatency = new LineChart(
     "Latency (ms)",
     "chart-latency",
@@ -260,21 +286,40 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
         const clean = ev.code === 1000;
         if (!clean) lostSockets++;
         expiredIds.delete(c.id);
-        push("close", `socket #${c.id} closed (code ${ev.code ?? "?"}${ev.reason ? `: ${ev.reason}` : ""})${c.age > 0 ? ` after ${duration(c.age)}` : ""}`, clean);
+        push(
+          "close",
+          `socket #${c.id} closed (code ${ev.code ?? "?"}${ev.reason ? `: ${ev.reason}` : ""})${
+            c.age > 0 ? ` after ${duration(c.age)}` : ""
+          }`,
+          clean,
+        );
         break;
       }
       case "reconnect":
-        push("reconnect", `socket #${c.id} reconnects in ${Math.round(ev.delay ?? 0)} ms (attempt ${ev.attempt ?? "?"})${ev.reason ? `: ${ev.reason}` : ""}`);
+        push(
+          "reconnect",
+          `socket #${c.id} reconnects in ${Math.round(ev.delay ?? 0)} ms (attempt ${ev.attempt ?? "?"})${
+            ev.reason ? `: ${ev.reason}` : ""
+          }`,
+        );
         break;
       case "expire":
         expiredIds.add(c.id);
-        push("expire", `socket #${c.id} expired at ${duration(c.age)} (TTL ${duration(c.ttl)}), ${c.inFlight} in flight, ${c.queued} queued`);
+        push(
+          "expire",
+          `socket #${c.id} expired at ${duration(c.age)} (TTL ${duration(c.ttl)}), ${c.inFlight} in flight, ${c.queued} queued`,
+        );
         break;
     }
   };
   const onReroute = (e: Event): void => {
     const ev = e as RerouteEvent;
-    push("reroute", `${ev.count} queued call${ev.count === 1 ? "" : "s"} moved from #${ev.from.id} to ${ev.to === null ? "the pool queue" : `#${ev.to.id}`}`);
+    push(
+      "reroute",
+      `${ev.count} queued call${ev.count === 1 ? "" : "s"} moved from #${ev.from.id} to ${
+        ev.to === null ? "the pool queue" : `#${ev.to.id}`
+      }`,
+    );
   };
   const onError = (e: Event): void => {
     const ev = e as PoolErrorEvent;
@@ -350,7 +395,9 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
 
     const strategy = typeof o.strategy === "function" ? "custom strategy" : o.strategy;
     const url = conns.find((c) => c.url !== "")?.url ?? "";
-    const info = `${url ? `${url} · ` : ""}${strategy} · size ${o.size} · maxInFlight ${o.maxInFlight} · TTL ${o.ttl > 0 ? duration(o.ttl) : "off"}`;
+    const info = `${url ? `${url} · ` : ""}${strategy} · size ${o.size} · maxInFlight ${o.maxInFlight} · TTL ${
+      o.ttl > 0 ? duration(o.ttl) : "off"
+    }`;
     if (info !== infoText) sub.textContent = infoText = info;
     const poolState = pool.state;
     if (live.dataset.pool !== poolState) {

@@ -19,11 +19,11 @@ import {
   PoolExhaustedError,
   ProtocolError,
   RemoteError,
-  stressTest,
   TimeoutError,
   type ConnectionInfo,
   type PoolOptions,
 } from "../../src/mod.ts";
+import { stressTest } from "../../src/stress.ts";
 
 let server: RpcServer;
 const pools: Pool[] = [];

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { InvalidConfigError } from "../../src/errors.ts";
 import WS from "ws";
-import { resolveOptions, validateUrl, type WebSocketConstructor } from "../../src/options.ts";
+import { validateUrl } from "../../src/endpoints.ts";
+import { resolveOptions } from "../../src/options.ts";
+import type { WebSocketConstructor } from "../../src/socket.ts";
 
 // Compile-time checks (tsc runs on the tests): the WebSocket classes users
 // really pass are accepted by the option's type as they are.

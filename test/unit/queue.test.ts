@@ -11,7 +11,7 @@ describe("Fifo", () => {
     expect([q.shift(), q.shift()]).toEqual([0, 1]);
     q.push(5);
     expect([...q]).toEqual([2, 3, 4, 5]);
-    expect(q.drain()).toEqual([2, 3, 4, 5]);
+    expect(q.removeAll()).toEqual([2, 3, 4, 5]);
     expect(q.length).toBe(0);
   });
 
@@ -33,7 +33,7 @@ describe("Fifo", () => {
     for (let i = 0; i < 10; i++) q.push(i);
     q.shift();
     q.retain((n) => n % 2 === 0);
-    expect(q.drain()).toEqual([2, 4, 6, 8]);
+    expect(q.removeAll()).toEqual([2, 4, 6, 8]);
   });
 
   it("shift is O(1): 1e6 items drain far faster than Array#shift would need", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactUrl } from "../../src/url.ts";
+import { redactUrl } from "../../src/endpoints.ts";
 
 describe("redactUrl", () => {
   it("hides user info and secret query parameters, keeps the rest", () => {

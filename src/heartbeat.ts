@@ -1,0 +1,135 @@
+/**
+ * Half-open socket detection: after `interval` ms without inbound data a
+ * ping goes out; if nothing at all comes in within `timeout` ms after it, the
+ * socket is declared dead. Any inbound frame counts as life, and so does any
+ * answer to the ping, "method not found" included.
+ *
+ * The heartbeat owns its timers and knows nothing of sockets: its host sends
+ * the ping and is told when the socket is dead.
+ *
+ * @module
+ */
+
+import type { Codec, FrameData, RequestId } from "./codec.ts";
+
+/** What the heartbeat asks of its connection. */
+export interface HeartbeatHost {
+  now(): number;
+  nextId(): RequestId;
+  /** Writes a frame to the socket; `false` when there is no socket. */
+  send(frame: FrameData): boolean;
+  /** Nothing came in within the timeout after a ping. */
+  dead(reason: string): void;
+}
+
+/** The heartbeat's settings (see `HeartbeatOptions`). */
+export interface HeartbeatSettings {
+  readonly interval: number;
+  readonly timeout: number;
+  readonly method: string;
+  readonly params: unknown;
+}
+
+/** Unanswered earlier pings remembered, so a slow reply to one is not an unknown id. */
+const OLD_PINGS = 4;
+
+export class Heartbeat {
+  readonly #host: HeartbeatHost;
+  readonly #settings: HeartbeatSettings;
+  readonly #codec: Codec;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When data last came in, on the host's clock. */
+  #lastInbound = 0;
+  #pingId: RequestId | undefined;
+  #oldPings: RequestId[] = [];
+  #pingSentAt = 0;
+
+  /** The ping is a request of `settings.method`, encoded by `codec`. */
+  constructor(host: HeartbeatHost, settings: HeartbeatSettings, codec: Codec) {
+    this.#host = host;
+    this.#settings = settings;
+    this.#codec = codec;
+  }
+
+  /** The socket opened: nothing heard yet, the first check is armed. */
+  start(): void {
+    this.#lastInbound = this.#host.now();
+    this.#check();
+  }
+
+  /** Data came in (the hot path: one assignment). */
+  heard(now: number): void {
+    this.#lastInbound = now;
+  }
+
+  /** The socket is gone: no timer, no ping remembered. */
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pingId = undefined;
+    this.#oldPings = [];
+  }
+
+  /** Pings now unless a ping is pending (browsers: back online, tab visible). */
+  checkNow(): void {
+    if (this.#pingId === undefined) this.#ping();
+  }
+
+  /** Whether `id` answers one of our pings (then it is forgotten). Off the hot path: asked only for ids no call owns. */
+  isPingReply(id: RequestId): boolean {
+    if (id === this.#pingId) {
+      this.#pingId = undefined; // any answer, even "method not found", proves life
+      return true;
+    }
+    const old = this.#oldPings.indexOf(id);
+    if (old < 0) return false;
+    this.#oldPings.splice(old, 1);
+    return true;
+  }
+
+  #check(): void {
+    const idle = this.#host.now() - this.#lastInbound;
+    const { interval } = this.#settings;
+    if (idle < interval) {
+      this.#timer = setTimeout(() => this.#check(), interval - idle);
+      return;
+    }
+    this.#ping();
+  }
+
+  #ping(): void {
+    clearTimeout(this.#timer);
+    const { method, params, timeout } = this.#settings;
+    let id: RequestId;
+    try {
+      id = this.#host.nextId();
+    } catch {
+      return; // a throwing generateId is reported when calls use it
+    }
+    let frame: FrameData;
+    try {
+      frame = this.#codec.encodeRequest({ id, method, params });
+    } catch {
+      return; // a codec that cannot encode the ping fails the calls too, where it is reported
+    }
+    if (!this.#host.send(frame)) return;
+    if (this.#pingId !== undefined) {
+      this.#oldPings.push(this.#pingId);
+      if (this.#oldPings.length > OLD_PINGS) this.#oldPings.shift(); // a handful of entries: shift is fine here
+    }
+    this.#pingId = id;
+    this.#pingSentAt = this.#host.now();
+    this.#timer = setTimeout(() => {
+      if (this.#lastInbound >= this.#pingSentAt) this.#check();
+      // If the event loop was blocked past the deadline, the reply may be
+      // waiting unread in the socket (timers run before I/O): let pending
+      // I/O run once before the verdict, so a busy process is not a dead link.
+      else {
+        this.#timer = setTimeout(() => {
+          if (this.#lastInbound >= this.#pingSentAt) this.#check();
+          else this.#host.dead(`heartbeat: no data for ${timeout} ms after a ping`);
+        }, 0);
+      }
+    }, timeout);
+  }
+}

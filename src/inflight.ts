@@ -1,0 +1,67 @@
+/**
+ * A connection's calls in flight: written, waiting for their reply, keyed by
+ * request id. A batch is one call under several ids and counts once; it is
+ * complete when its last reply is in.
+ *
+ * @module
+ */
+
+import type { PendingCall } from "./call.ts";
+import type { Incoming, RequestId } from "./codec.ts";
+
+export class InFlight {
+  readonly #byId = new Map<RequestId, PendingCall>();
+  /** Calls in flight; a batch counts once. */
+  count = 0;
+
+  /** An id of `call` that is already in flight here, if any (ids must be unique). */
+  clash(call: PendingCall): RequestId | undefined {
+    // A single call (the hot path) allocates nothing here; a batch checks all its ids.
+    if (call.ids === undefined) return this.#byId.has(call.id!) ? call.id : undefined;
+    return call.ids.find((id) => this.#byId.has(id));
+  }
+
+  /** The call was written: it waits for the reply to each of its ids. */
+  add(call: PendingCall): void {
+    if (call.ids === undefined) this.#byId.set(call.id!, call);
+    else for (const id of call.ids) this.#byId.set(id, call);
+    this.count++;
+  }
+
+  /**
+   * A reply to `id` came in. Returns its call once all of the call's replies
+   * are in (it is then no longer in flight), `null` while a batch still waits
+   * for others, `undefined` when no call here has that id.
+   */
+  reply(id: RequestId, message: Incoming): PendingCall | null | undefined {
+    const call = this.#byId.get(id);
+    if (call === undefined) return undefined;
+    this.#byId.delete(id);
+    if (call.ids !== undefined) {
+      call.results![call.ids.indexOf(id)] = message;
+      if (--call.remaining > 0) return null;
+    }
+    this.count--;
+    return call;
+  }
+
+  /** Forgets a call that settled without its reply (timeout, abort). */
+  forget(call: PendingCall): void {
+    if (call.ids !== undefined) { for (const id of call.ids) this.#byId.delete(id); }
+    else this.#byId.delete(call.id!);
+    this.count--;
+  }
+
+  /** Every call in flight, each once, without taking them. */
+  calls(): PendingCall[] {
+    return [...new Set(this.#byId.values())];
+  }
+
+  /** Removes and returns every call in flight, each once. */
+  takeAll(): PendingCall[] {
+    const out = this.calls();
+    this.#byId.clear();
+    this.count = 0;
+    return out;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * What a call becomes on the wire, and what a frame becomes on the way in:
+ * the codec's encode and decode with the checks around them. Pure: no
+ * sockets, no timers.
+ *
+ * @module
+ */
+
+import type { PendingCall } from "./call.ts";
+import type { Codec, FrameData, Incoming, OutgoingRequest, RequestId } from "./codec.ts";
+import { ProtocolError } from "./errors.ts";
+
+/**
+ * The frame for `call`, with fresh request ids from `nextId` (a re-sent call
+ * gets new ones, so a late reply to the old send matches nothing). A batch
+ * gets one id per request. Throws what the codec or `nextId` throws.
+ */
+export function encodeCall(call: PendingCall, codec: Codec, nextId: () => RequestId): FrameData {
+  if (call.batch !== undefined) {
+    const requests: OutgoingRequest[] = call.batch.map((r) => ({ id: nextId(), method: r.method, params: r.params }));
+    const frame = codec.encodeBatch!(requests);
+    call.ids = requests.map((r) => r.id);
+    call.results = new Array(requests.length);
+    call.remaining = requests.length;
+    return frame;
+  }
+  if (!call.expectsReply) return codec.encodeNotification(call.method, call.params);
+  const id = nextId();
+  const frame = codec.encodeRequest({ id, method: call.method, params: call.params });
+  call.id = id;
+  return frame;
+}
+
+/**
+ * The messages of an inbound frame. Throws `ProtocolError` when the frame is
+ * larger than `maxMessageSize` (bytes, or UTF-16 units for text) or the codec
+ * cannot decode it; the caller reports it and reads on.
+ */
+export function decodeFrame(data: FrameData, codec: Codec, maxMessageSize: number): Incoming | readonly Incoming[] {
+  const size = typeof data === "string" ? data.length : data.byteLength;
+  if (size > maxMessageSize) throw new ProtocolError(`dropped a ${size}-byte frame, over maxMessageSize (${maxMessageSize})`);
+  try {
+    return codec.decode(data);
+  } catch (error) {
+    throw new ProtocolError(`could not decode a frame: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
+}
