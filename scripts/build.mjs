@@ -47,9 +47,11 @@ const cdnImports = {
   },
 };
 
+// Internal property names the CDN files shorten (see scripts/mangle.json): 0.4 KB gzip.
+const mangled = JSON.parse(readFileSync(at("scripts", "mangle.json"), "utf8")).props;
 const common = { bundle: true, format: "esm", target: "es2022", sourcemap: true, logLevel: "warning", legalComments: "none", absWorkingDir: root };
 const npm = { ...common, platform: "node", minify: false, external: ["isomorphic-ws", "ws"] };
-const cdn = { ...common, platform: "browser", minify: true, external: [] };
+const cdn = { ...common, platform: "browser", minify: true, external: [], mangleProps: new RegExp(`^(${mangled.join("|")})$`) };
 
 // Files are overwritten in place (no wipe of dist/ first), so a build running
 // while tests read dist/ never leaves them without a file.
