@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRpcServer, type RpcServer } from "../../demo/server.ts";
+import { startRpcServer, type RpcServer } from "../fixtures/server.ts";
 import { launchBrowser, serveStatic } from "./browser.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));

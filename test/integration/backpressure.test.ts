@@ -7,7 +7,7 @@
  * (`server.stall`), so the kernel buffers fill and then `bufferedAmount` grows.
  */
 import { afterEach, expect, it } from "vitest";
-import { type RpcServer, startRpcServer } from "../../demo/server.ts";
+import { type RpcServer, startRpcServer } from "../fixtures/server.ts";
 import { collectEvents, spyWebSocket, waitFor } from "../fixtures/pool-helpers.ts";
 import { Pool, PoolExhaustedError, type PoolOptions } from "../../src/mod.ts";
 

@@ -28,7 +28,7 @@
  */
 import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
+import { startRpcServer } from "../fixtures/server.ts";
 import { startProxy } from "../fixtures/proxy.ts";
 import { activeResources, collectEvents, prng, sleep, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, Pool } from "../../src/mod.ts";

@@ -7,8 +7,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { startRpcServer } from "../fixtures/server.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { type FaultProxy, startProxy } from "../fixtures/proxy.ts";
 import { collectEvents, sleep, spyWebSocket, track, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, Pool } from "../../src/mod.ts";

@@ -5,8 +5,8 @@
  * NoConnectionError, and `url` as a function called on every (re)connect.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { startRpcServer } from "../fixtures/server.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { type FaultProxy, startProxy } from "../fixtures/proxy.ts";
 import { type Blackhole, collectEvents, type Flapper, sleep, spyWebSocket, startBlackhole, startFlapper, track, waitFor } from "../fixtures/pool-helpers.ts";
 import { NoConnectionError, Pool, type PoolOptions, TimeoutError } from "../../src/mod.ts";

@@ -5,8 +5,8 @@
  * call settles wrongly, later calls still work.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { startRpcServer } from "../fixtures/server.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { collectEvents, sleep, spyWebSocket, track, waitFor } from "../fixtures/pool-helpers.ts";
 import { Pool, type PoolOptions, ProtocolError, TimeoutError } from "../../src/mod.ts";
 

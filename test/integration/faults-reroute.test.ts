@@ -7,8 +7,8 @@
  * through proxy B, so a test can kill exactly one socket.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { startRpcServer } from "../fixtures/server.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { type FaultProxy, startProxy } from "../fixtures/proxy.ts";
 import { collectEvents, sleep, track, type Tracked, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, NoConnectionError, PoolExhaustedError, Pool, type PoolOptions, TimeoutError } from "../../src/mod.ts";

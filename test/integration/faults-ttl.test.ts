@@ -5,8 +5,8 @@
  * revive: false shrinking the pool down to NoConnectionError.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { startRpcServer } from "../fixtures/server.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { collectEvents, sampler, sleep, spyWebSocket, track, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, NoConnectionError, Pool, type PoolOptions } from "../../src/mod.ts";
 

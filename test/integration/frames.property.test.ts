@@ -12,8 +12,8 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { startRpcServer } from "../fixtures/server.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { collectEvents, type EventLog, sleep, spyWebSocket, waitFor } from "../fixtures/pool-helpers.ts";
 import { Pool, ProtocolError } from "../../src/mod.ts";
 

@@ -1,8 +1,8 @@
 import { describe, it, expect, afterEach } from "vitest";
 import WebSocket from "ws";
 import { connect, createServer } from "node:net";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { startRpcServer } from "../fixtures/server.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { startProxy } from "../fixtures/proxy.ts";
 import type { FaultProxy } from "../fixtures/proxy.ts";
 

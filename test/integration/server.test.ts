@@ -1,8 +1,8 @@
 import { describe, it, expect, afterEach } from "vitest";
 import WebSocket from "ws";
 import { connect } from "node:net";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer, AdminState } from "../../demo/server.ts";
+import { startRpcServer } from "../fixtures/server.ts";
+import type { RpcServer, AdminState } from "../fixtures/server.ts";
 
 // ───────────────────────────── raw ws client helper ─────────────────────────────
 

@@ -5,7 +5,7 @@
  * idempotency rule as a whole.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type RpcServer, startRpcServer } from "../../demo/server.ts";
+import { type RpcServer, startRpcServer } from "../fixtures/server.ts";
 import { waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, Pool, type PoolErrorEvent, type PoolOptions, TimeoutError } from "../../src/mod.ts";
 

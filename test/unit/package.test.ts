@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRpcServer, type RpcServer } from "../../demo/server.ts";
+import { startRpcServer, type RpcServer } from "../fixtures/server.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const at = (...p: string[]): string => join(root, ...p);
