@@ -6,37 +6,26 @@
  * Two proxies in front of one server: slot 0 goes through proxy A, slot 1
  * through proxy B, so a test can kill exactly one socket.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../fixtures/server.ts";
+import { describe, expect, it } from "vitest";
+import { own, setup, startProxy, startServer } from "../fixtures/harness.ts";
+import type { FaultProxy } from "../fixtures/proxy.ts";
 import type { RpcServer } from "../fixtures/server.ts";
-import { type FaultProxy, startProxy } from "../fixtures/proxy.ts";
 import { collectEvents, sleep, track, type Tracked, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, NoConnectionError, PoolExhaustedError, Pool, type PoolOptions, TimeoutError } from "../../src/mod.ts";
 
-const pools: Pool[] = [];
-const servers: RpcServer[] = [];
-const proxies: FaultProxy[] = [];
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-  await Promise.all(proxies.splice(0).map((p) => p.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
 async function twoProxies(options: PoolOptions = {}): Promise<{ server: RpcServer; a: FaultProxy; b: FaultProxy; pool: Pool; idA: number; idB: number }> {
-  const server = await startRpcServer({ port: 0 });
-  servers.push(server);
-  const a = await startProxy(server.port);
-  const b = await startProxy(server.port);
-  proxies.push(a, b);
-  const pool = new Pool((i: number) => (i === 0 ? a.url("/a") : b.url("/b")), {
-    size: 2,
-    strategy: "round-robin",
-    heartbeat: false,
-    reconnect: { initialDelay: 400, maxDelay: 400, jitter: false },
-    ...options,
-  });
-  pools.push(pool);
+  const server = await startServer();
+  const a = await startProxy(server);
+  const b = await startProxy(server);
+  const pool = own(
+    new Pool((i: number) => (i === 0 ? a.url("/a") : b.url("/b")), {
+      size: 2,
+      strategy: "round-robin",
+      heartbeat: false,
+      reconnect: { initialDelay: 400, maxDelay: 400, jitter: false },
+      ...options,
+    }),
+  );
   await waitFor(() => pool.stats().connections.open === 2, 2_000, "2 open");
   const conns = pool.connections();
   const idA = conns.find((c) => c.url.includes("/a"))!.id;
@@ -101,12 +90,7 @@ describe("re-routing queued calls", () => {
   });
 
   it("with no live socket, queued calls wait (within deadline and maxQueue) and succeed when a socket returns", async () => {
-    const server = await startRpcServer({ port: 0 });
-    servers.push(server);
-    const proxy = await startProxy(server.port);
-    proxies.push(proxy);
-    const pool = new Pool(proxy.url(), { size: 1, maxQueue: 6, heartbeat: false, reconnect: { initialDelay: 10, maxDelay: 30 } });
-    pools.push(pool);
+    const { server, proxy, pool } = await setup({ proxy: true, pool: { size: 1, maxQueue: 6, reconnect: { initialDelay: 10, maxDelay: 30 } } });
     await pool.ready();
     const log = collectEvents(pool, ["reroute", "reconnect", "open"]);
     proxy.refuse(true);
@@ -271,12 +255,7 @@ describe("calls in flight when their socket dies", () => {
   });
 
   it("an idempotent call in flight on the last socket waits for the reconnect and is re-sent", async () => {
-    const server = await startRpcServer({ port: 0 });
-    servers.push(server);
-    const proxy = await startProxy(server.port);
-    proxies.push(proxy);
-    const pool = new Pool(proxy.url(), { size: 1, heartbeat: false, reconnect: { initialDelay: 20, maxDelay: 40 } });
-    pools.push(pool);
+    const { server, proxy, pool } = await setup({ proxy: true, pool: { size: 1, reconnect: { initialDelay: 20, maxDelay: 40 } } });
     await pool.ready();
     server.hold();
     const tokIdem = token("idem");
