@@ -48,8 +48,8 @@ describe("re-routing queued calls", () => {
     const log = collectEvents(pool, ["reroute", "close", "reconnect"]);
     server.hold();
     // round-robin: even calls on A, odd on B; the first of each is in flight, the rest queue
+    const t0 = performance.now(); // before call(): the deadline counts from there
     const calls = Array.from({ length: 10 }, (_, i) => track(pool.call("echo", [i], { timeout: i === 2 ? 500 : 5_000 })));
-    const t0 = performance.now();
     await waitFor(() => server.heldCount() === 2, 2_000, "2 held replies");
     let conns = pool.connections();
     expect(conns.find((c) => c.id === idA)).toMatchObject({ inFlight: 1, queued: 4 });
