@@ -205,7 +205,7 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
         while (pool.stats().connections.open < 2) await new Promise((r) => setTimeout(r, 5));
       }, server.url);
       const pingsBefore = server.stats.requests;
-      await wake.evaluate(() => window.dispatchEvent(new Event("online")));
+      await wake.evaluate(() => globalThis.dispatchEvent(new Event("online")));
       await expect.poll(() => server.stats.requests - pingsBefore, { timeout: 3_000 }).toBe(2);
       await wake.waitForTimeout(100); // the pongs come back; no ping is pending any more
       expect(await wake.evaluate(() => document.visibilityState)).toBe("visible");

@@ -43,7 +43,7 @@ beforeAll(async () => {
   await realCalls(4, "warmup");
 });
 
-afterAll(async () => {
+afterAll(() => {
   process.off("unhandledRejection", onUnhandled);
   process.off("uncaughtException", onUnhandled);
 });

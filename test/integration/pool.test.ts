@@ -11,12 +11,12 @@ import { waitFor } from "../fixtures/pool-helpers.ts";
 import {
   ConnectionEvent,
   InvalidConfigError,
-  MuxPoolError,
+  type MuxPoolError,
   NoConnectionError,
   NotificationEvent,
   Pool,
   PoolClosedError,
-  PoolErrorEvent,
+  type PoolErrorEvent,
   PoolExhaustedError,
   ProtocolError,
   RemoteError,
@@ -525,7 +525,7 @@ describe("strategies, filters and keys", () => {
     expect(delta.filter((n) => n > 0)).toHaveLength(1);
   });
 
-  it("weights spread sockets over endpoints", async () => {
+  it("weights spread sockets over endpoints", () => {
     const p = own(
       new Pool(
         [
@@ -544,7 +544,7 @@ describe("withConnection", () => {
     const p = pool({ size: 3 });
     await waitFor(() => p.stats().connections.open === 3);
     const order = await p.withConnection(async (conn) => {
-      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => conn.call<number>("incr")));
+      const results = await Promise.all(Array.from({ length: 30 }, () => conn.call<number>("incr")));
       return { id: conn.id, results };
     });
     expect(order.results).toEqual([...order.results].sort((a, b) => a - b));
