@@ -17,7 +17,7 @@ import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { extname, join, normalize, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type RpcServer, startRpcServer } from "./server.ts";
+import { type RpcServer, startRpcServer } from "../test/fixtures/server.ts";
 
 export interface DemoOptions {
   /** Port of the page's HTTP server; 0 picks a free one. @default 8080 */

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRpcServer, type RpcServer } from "../../demo/server.ts";
+import { startRpcServer, type RpcServer } from "../fixtures/server.ts";
 import { launchBrowser, serveStatic } from "./browser.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -205,7 +205,7 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
         while (pool.stats().connections.open < 2) await new Promise((r) => setTimeout(r, 5));
       }, server.url);
       const pingsBefore = server.stats.requests;
-      await wake.evaluate(() => window.dispatchEvent(new Event("online")));
+      await wake.evaluate(() => globalThis.dispatchEvent(new Event("online")));
       await expect.poll(() => server.stats.requests - pingsBefore, { timeout: 3_000 }).toBe(2);
       await wake.waitForTimeout(100); // the pongs come back; no ping is pending any more
       expect(await wake.evaluate(() => document.visibilityState)).toBe("visible");

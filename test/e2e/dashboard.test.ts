@@ -67,11 +67,11 @@ async function logTypes(): Promise<string[]> {
   return types;
 }
 
-async function logTexts(type: string): Promise<string[]> {
+function logTexts(type: string): Promise<string[]> {
   return page.$$eval(`[data-testid=event-log-item][data-type=${type}]`, (items) => items.map((i) => i.textContent ?? ""));
 }
 
-async function openCards(): Promise<number> {
+function openCards(): Promise<number> {
   return page.locator("[data-testid=socket-card][data-state=open]").count();
 }
 
@@ -204,16 +204,16 @@ describe("dashboard demo in Chromium", () => {
     await expect.poll(() => stat("open"), { timeout: 5000 }).toBe(SIZE);
     // Sample the open count as the page shows it, every 100 ms, inside the page.
     await page.evaluate(() => {
-      const w = window as unknown as { openSamples: number[]; sampler: number };
+      const w = window as unknown as { openSamples: number[]; sampler: ReturnType<typeof setInterval> };
       w.openSamples = [];
-      w.sampler = window.setInterval(() => {
+      w.sampler = setInterval(() => {
         w.openSamples.push(Number(document.querySelector("[data-testid=stat-open]")?.textContent ?? "NaN"));
       }, 100);
     });
     // Every socket expires at least once (TTL 2.7–3 s after jitter), some twice.
     await expect.poll(() => stat("expired"), { timeout: 12_000, interval: 200 }).toBeGreaterThanOrEqual(SIZE + 2);
     const samples = await page.evaluate(() => {
-      const w = window as unknown as { openSamples: number[]; sampler: number };
+      const w = window as unknown as { openSamples: number[]; sampler: ReturnType<typeof setInterval> };
       clearInterval(w.sampler);
       return w.openSamples;
     });
@@ -242,7 +242,7 @@ describe("dashboard demo in Chromium", () => {
     await page.getByTestId("load-timeout").fill("10000");
   });
 
-  it("the event log showed every event type, and the page logged no errors", async () => {
+  it("the event log showed every event type, and the page logged no errors", () => {
     for (const type of ["open", "close", "reconnect", "expire", "reroute", "error"]) expect([...seenTypes], `event type ${type}`).toContain(type);
     expect(consoleErrors).toEqual([]);
   });

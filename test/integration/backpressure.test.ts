@@ -6,23 +6,18 @@
  * loopback; the "slow link" is a server socket that stopped reading
  * (`server.stall`), so the kernel buffers fill and then `bufferedAmount` grows.
  */
-import { afterEach, expect, it } from "vitest";
-import { type RpcServer, startRpcServer } from "../../demo/server.ts";
+import { expect, it } from "vitest";
+import { own, startServer } from "../fixtures/harness.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { collectEvents, spyWebSocket, waitFor } from "../fixtures/pool-helpers.ts";
 import { Pool, PoolExhaustedError, type PoolOptions } from "../../src/mod.ts";
 
 let server: RpcServer;
-const pools: Pool[] = [];
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-  await server?.close();
-});
 
 async function setup(options: PoolOptions): Promise<{ pool: Pool; spy: ReturnType<typeof spyWebSocket> }> {
-  server = await startRpcServer({ port: 0 });
+  server = await startServer();
   const spy = spyWebSocket({ keepFrames: false });
-  const pool = new Pool(server.url, { heartbeat: false, WebSocket: spy.WebSocket, ...options });
-  pools.push(pool);
+  const pool = own(new Pool(server.url, { heartbeat: false, WebSocket: spy.WebSocket, ...options }));
   await waitFor(() => pool.stats().connections.open === (options.size ?? 4));
   return { pool, spy };
 }

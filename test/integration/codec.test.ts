@@ -2,26 +2,22 @@
  * The pool does not depend on JSON-RPC: a custom text codec ({ ref, op, args })
  * and a binary codec talk to servers that know nothing of JSON-RPC.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
+import { own, ownServer } from "../fixtures/harness.ts";
 import { type Codec, type Incoming, Pool, RemoteError } from "../../src/mod.ts";
 
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
-
 async function server(onMessage: (ws: WebSocket, data: Buffer, isBinary: boolean) => void): Promise<string> {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-  await new Promise((r) => wss.once("listening", r));
-  wss.on("connection", (ws) => ws.on("message", (data, isBinary) => onMessage(ws, data as Buffer, isBinary)));
-  closers.push(
-    () =>
+  const wss = ownServer(
+    new WebSocketServer({ host: "127.0.0.1", port: 0 }),
+    (wss) =>
       new Promise<void>((r) => {
         for (const c of wss.clients) c.terminate();
         wss.close(() => r());
       }),
   );
+  await new Promise((r) => wss.once("listening", r));
+  wss.on("connection", (ws) => ws.on("message", (data, isBinary) => onMessage(ws, data as Buffer, isBinary)));
   return `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
 }
 
@@ -48,8 +44,7 @@ describe("custom codecs", () => {
       else ws.send(JSON.stringify({ ref: m.ref, err: `unknown op ${m.op}` }));
     });
     let next = 0;
-    const pool = new Pool(url, { size: 2, codec: refCodec, generateId: () => ++next, heartbeat: false });
-    closers.push(() => pool.close());
+    const pool = own(new Pool(url, { size: 2, codec: refCodec, generateId: () => ++next, heartbeat: false }));
     const pushes: unknown[] = [];
     pool.addEventListener("notification", (e) => pushes.push([e.method, e.params]));
     const sums = await Promise.all(Array.from({ length: 200 }, (_, i) => pool.call("get", [i, 1])));
@@ -91,8 +86,7 @@ describe("custom codecs", () => {
         return { kind: "result", id: view.getUint32(0), result: view.getUint32(4) };
       },
     };
-    const pool = new Pool(url, { size: 2, codec: binary, generateId: () => ++next, heartbeat: false });
-    closers.push(() => pool.close());
+    const pool = own(new Pool(url, { size: 2, codec: binary, generateId: () => ++next, heartbeat: false }));
     const out = await Promise.all(Array.from({ length: 500 }, (_, i) => pool.call("double", [i])));
     out.forEach((v, i) => expect(v).toBe(i * 2));
   });

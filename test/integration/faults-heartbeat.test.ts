@@ -6,22 +6,10 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
-import { type FaultProxy, startProxy } from "../fixtures/proxy.ts";
+import { describe, expect, it } from "vitest";
+import { own, startProxy, startServer } from "../fixtures/harness.ts";
 import { collectEvents, sleep, spyWebSocket, track, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, Pool } from "../../src/mod.ts";
-
-const pools: Pool[] = [];
-const servers: RpcServer[] = [];
-const proxies: FaultProxy[] = [];
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-  await Promise.all(proxies.splice(0).map((p) => p.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
 
 const INTERVAL = 150;
 const TIMEOUT = 100;
@@ -29,20 +17,17 @@ const SLACK = 250; // timer lateness on a loaded 2-core machine (measured: ~5 ms
 
 describe("heartbeat", () => {
   it("detects a stalled (half-open) socket within interval + timeout, drops it at once, handles its calls as lost, reconnects", async () => {
-    const server = await startRpcServer({ port: 0 });
-    servers.push(server);
-    const a = await startProxy(server.port);
-    const b = await startProxy(server.port);
-    proxies.push(a, b);
+    const server = await startServer();
+    const a = await startProxy(server);
+    const b = await startProxy(server);
     const spy = spyWebSocket();
-    const pool = new Pool((i: number) => (i === 0 ? a.url("/a") : b.url("/b")), {
+    const pool = own(new Pool((i: number) => (i === 0 ? a.url("/a") : b.url("/b")), {
       size: 2,
       strategy: "round-robin",
       heartbeat: { interval: INTERVAL, timeout: TIMEOUT },
       reconnect: { initialDelay: 10, maxDelay: 20 },
       WebSocket: spy.WebSocket,
-    });
-    pools.push(pool);
+    }));
     await waitFor(() => pool.stats().connections.open === 2, 2_000, "2 open");
     const idA = pool.connections().find((c) => c.url.includes("/a"))!.id;
     const sockA = spy.instances.find((s) => s.spyUrl.includes("/a"))!;
@@ -106,15 +91,13 @@ describe("heartbeat", () => {
   });
 
   it("a ping the server answers with 'method not found' counts as life; long calls are not mistaken for a dead link", async () => {
-    const server = await startRpcServer({ port: 0 });
-    servers.push(server);
+    const server = await startServer();
     const spy = spyWebSocket();
-    const pool = new Pool(server.url, {
+    const pool = own(new Pool(server.url, {
       size: 1,
       heartbeat: { interval: 50, timeout: 50, method: "no.such.method" },
       WebSocket: spy.WebSocket,
-    });
-    pools.push(pool);
+    }));
     const log = collectEvents(pool, ["close", "reconnect", "error"]);
     await pool.ready();
     // nothing inbound for 800 ms except the ping replies (which are errors)
@@ -135,10 +118,8 @@ describe("heartbeat", () => {
   });
 
   it("a server that stops reading (server-side stall) is detected the same way", async () => {
-    const server = await startRpcServer({ port: 0 });
-    servers.push(server);
-    const pool = new Pool(server.url, { size: 1, heartbeat: { interval: 100, timeout: 100 }, reconnect: { initialDelay: 10, maxDelay: 20 } });
-    pools.push(pool);
+    const server = await startServer();
+    const pool = own(new Pool(server.url, { size: 1, heartbeat: { interval: 100, timeout: 100 }, reconnect: { initialDelay: 10, maxDelay: 20 } }));
     const log = collectEvents(pool, ["close", "open"]);
     await pool.ready();
     await pool.call("ping");
@@ -182,8 +163,7 @@ describe("heartbeat", () => {
           }
         }
       }
-      const pool = new Pool(`ws://127.0.0.1:${port}`, { size: 1, heartbeat: { interval: 50, timeout: 50 }, WebSocket: Blocking });
-      pools.push(pool);
+      const pool = own(new Pool(`ws://127.0.0.1:${port}`, { size: 1, heartbeat: { interval: 50, timeout: 50 }, WebSocket: Blocking }));
       const log = collectEvents(pool, ["close", "reconnect"]);
       await pool.ready();
       blockNextPing = true;

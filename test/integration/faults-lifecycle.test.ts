@@ -4,42 +4,18 @@
  * after `resetAfter` of uptime (no reconnect storm), maxAttempts →
  * NoConnectionError, and `url` as a function called on every (re)connect.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
-import { type FaultProxy, startProxy } from "../fixtures/proxy.ts";
-import { type Blackhole, collectEvents, type Flapper, sleep, spyWebSocket, startBlackhole, startFlapper, track, waitFor } from "../fixtures/pool-helpers.ts";
+import { describe, expect, it } from "vitest";
+import { own, setup, startBlackhole, startFlapper, startServer } from "../fixtures/harness.ts";
+import { collectEvents, sleep, spyWebSocket, track, waitFor } from "../fixtures/pool-helpers.ts";
 import { NoConnectionError, Pool, type PoolOptions, TimeoutError } from "../../src/mod.ts";
 
-const pools: Pool[] = [];
-const servers: RpcServer[] = [];
-const proxies: FaultProxy[] = [];
-const others: (Blackhole | Flapper)[] = [];
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-  await Promise.all(proxies.splice(0).map((p) => p.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-  await Promise.all(others.splice(0).map((s) => s.close()));
-});
-
-async function setup(): Promise<{ server: RpcServer; proxy: FaultProxy }> {
-  const server = await startRpcServer({ port: 0 });
-  servers.push(server);
-  const proxy = await startProxy(server.port);
-  proxies.push(proxy);
-  return { server, proxy };
-}
-
 function pool(url: ConstructorParameters<typeof Pool>[0], options: PoolOptions): Pool {
-  const p = new Pool(url, { heartbeat: false, ...options });
-  pools.push(p);
-  return p;
+  return own(new Pool(url, { heartbeat: false, ...options }));
 }
 
 describe("socket state machine", () => {
   it("goes connecting → open → draining → closed, and closes with 1000 after its calls finish", async () => {
-    const { server } = await setup();
+    const { server } = await setup({ proxy: true });
     const spy = spyWebSocket();
     const p = pool(server.url, { size: 1, ttl: 300, revive: false, drainTimeout: 5_000, WebSocket: spy.WebSocket });
     const log = collectEvents(p, ["open", "expire", "close", "reconnect"]);
@@ -88,7 +64,6 @@ describe("socket state machine", () => {
 
   it("connectTimeout: an upgrade that never completes is a failed attempt, then a reconnect", async () => {
     const hole = await startBlackhole();
-    others.push(hole);
     const p = pool(hole.url, { size: 1, connectTimeout: 150, reconnect: { initialDelay: 10, maxDelay: 20 } });
     const log = collectEvents(p, ["open", "reconnect", "close"]);
     const t0 = performance.now();
@@ -116,7 +91,7 @@ describe("socket state machine", () => {
   });
 
   it("a failed connect says why, in the reconnect event and in NoConnectionError", async () => {
-    const { server } = await setup();
+    const { server } = await setup({ proxy: true });
     server.refuse(true); // HTTP 503 to every upgrade
     const p = pool(server.url, { size: 1, reconnect: { initialDelay: 5, maxDelay: 10, maxAttempts: 1 } });
     const log = collectEvents(p, ["reconnect"]);
@@ -128,7 +103,7 @@ describe("socket state machine", () => {
   });
 
   it("a refused connection is a failed attempt; queued calls go out once the server accepts again", async () => {
-    const { proxy } = await setup();
+    const { proxy } = await setup({ proxy: true });
     proxy.refuse(true);
     const p = pool(proxy.url(), { size: 2, reconnect: { initialDelay: 5, maxDelay: 20 } });
     const log = collectEvents(p, ["open", "reconnect"]);
@@ -148,7 +123,7 @@ describe("socket state machine", () => {
 
 describe("reconnect backoff", () => {
   it("delays grow by factor, with full jitter, capped at maxDelay, and attempts are spaced by them", async () => {
-    const { proxy } = await setup();
+    const { proxy } = await setup({ proxy: true });
     proxy.refuse(true);
     const opts = { initialDelay: 8, maxDelay: 60, factor: 2 };
     const p = pool(proxy.url(), { size: 2, reconnect: { ...opts, jitter: true } });
@@ -183,7 +158,7 @@ describe("reconnect backoff", () => {
   });
 
   it("without jitter the delays are exactly initialDelay·factor^(attempt-1), capped", async () => {
-    const { proxy } = await setup();
+    const { proxy } = await setup({ proxy: true });
     proxy.refuse(true);
     const p = pool(proxy.url(), { size: 1, reconnect: { initialDelay: 5, maxDelay: 40, factor: 3, jitter: false } });
     const log = collectEvents(p, ["reconnect"]);
@@ -200,7 +175,6 @@ describe("reconnect backoff", () => {
 
   it("a server that accepts and closes at once causes no reconnect storm: attempts keep growing", async () => {
     const flapper = await startFlapper();
-    others.push(flapper);
     const p = pool(flapper.url, { size: 2, reconnect: { initialDelay: 10, maxDelay: 100, factor: 2, jitter: false, resetAfter: 1_000 } });
     const log = collectEvents(p, ["open", "reconnect", "close"]);
     await sleep(1_000);
@@ -220,7 +194,6 @@ describe("reconnect backoff", () => {
 
   it("…whereas resetAfter: 0 resets the count after every open (the storm this option prevents)", async () => {
     const flapper = await startFlapper();
-    others.push(flapper);
     const p = pool(flapper.url, { size: 1, reconnect: { initialDelay: 10, maxDelay: 100, jitter: false, resetAfter: 0 } });
     const log = collectEvents(p, ["reconnect"]);
     await waitFor(() => log.count("reconnect") >= 5, 2_000, "5 reconnects");
@@ -229,7 +202,7 @@ describe("reconnect backoff", () => {
   });
 
   it("the attempt count resets only after the socket stayed open for resetAfter", async () => {
-    const { proxy } = await setup();
+    const { proxy } = await setup({ proxy: true });
     const p = pool(proxy.url(), { size: 1, reconnect: { initialDelay: 5, maxDelay: 50, jitter: false, resetAfter: 300 } });
     const log = collectEvents(p, ["open", "reconnect"]);
     await p.ready();
@@ -251,7 +224,7 @@ describe("reconnect backoff", () => {
 
 describe("maxAttempts", () => {
   it("spent on every socket → the sockets are dropped and waiting calls reject with NoConnectionError at once", async () => {
-    const { proxy } = await setup();
+    const { proxy } = await setup({ proxy: true });
     const p = pool(proxy.url(), { size: 2, reconnect: { initialDelay: 10, maxDelay: 20, maxAttempts: 3 } });
     const log = collectEvents(p, ["close", "reconnect"]);
     await waitFor(() => p.stats().connections.open === 2, 2_000, "2 open");
@@ -287,7 +260,7 @@ describe("maxAttempts", () => {
   });
 
   it("a call queued on a socket whose last attempt fails moves to a live socket instead", async () => {
-    const { server, proxy } = await setup();
+    const { server, proxy } = await setup({ proxy: true });
     // socket index 0 goes through the proxy (which will refuse), index 1 straight to the server
     const p = pool((i: number) => (i === 0 ? proxy.url() : server.url), { size: 2, strategy: "round-robin", reconnect: { initialDelay: 30, maxDelay: 30, jitter: false, maxAttempts: 1 } });
     await waitFor(() => p.stats().connections.open === 2, 2_000, "2 open");
@@ -303,7 +276,7 @@ describe("maxAttempts", () => {
 
 describe("url as a function", () => {
   it("is called on every (re)connect with the slot index, and may be async", async () => {
-    const { proxy } = await setup();
+    const { proxy } = await setup({ proxy: true });
     const calls: number[] = [];
     let n = 0;
     const p = pool(
@@ -344,8 +317,7 @@ describe("url as a function", () => {
   });
 
   it("an async url slower than connectTimeout: the stale URL is not used later (no socket opened during backoff)", async () => {
-    const server = await startRpcServer({ port: 0 });
-    servers.push(server);
+    const server = await startServer();
     let n = 0;
     const p = pool(
       async () => {
@@ -368,8 +340,7 @@ describe("url as a function", () => {
   });
 
   it("an async url that rejects after connectTimeout counts as one failed attempt, not two", async () => {
-    const server = await startRpcServer({ port: 0 });
-    servers.push(server);
+    const server = await startServer();
     let n = 0;
     const p = pool(
       async () => {

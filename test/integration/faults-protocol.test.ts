@@ -4,26 +4,15 @@
  * reported as `error` events carrying a ProtocolError; nothing throws, no
  * call settles wrongly, later calls still work.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { describe, expect, it } from "vitest";
+import { own, startServer } from "../fixtures/harness.ts";
 import { collectEvents, sleep, spyWebSocket, track, waitFor } from "../fixtures/pool-helpers.ts";
 import { Pool, type PoolOptions, ProtocolError, TimeoutError } from "../../src/mod.ts";
 
-const pools: Pool[] = [];
-const servers: RpcServer[] = [];
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
 async function setup(options: PoolOptions = {}) {
-  const server = await startRpcServer({ port: 0 });
-  servers.push(server);
+  const server = await startServer();
   const spy = spyWebSocket();
-  const pool = new Pool(server.url, { size: 1, heartbeat: false, WebSocket: spy.WebSocket, ...options });
-  pools.push(pool);
+  const pool = own(new Pool(server.url, { size: 1, heartbeat: false, WebSocket: spy.WebSocket, ...options }));
   const log = collectEvents(pool, ["error", "notification", "close", "reconnect"]);
   await pool.ready();
   /** ids of the requests sent so far, by method */

@@ -6,37 +6,26 @@
  * Two proxies in front of one server: slot 0 goes through proxy A, slot 1
  * through proxy B, so a test can kill exactly one socket.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
-import { type FaultProxy, startProxy } from "../fixtures/proxy.ts";
+import { describe, expect, it } from "vitest";
+import { own, setup, startProxy, startServer } from "../fixtures/harness.ts";
+import type { FaultProxy } from "../fixtures/proxy.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { collectEvents, sleep, track, type Tracked, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, NoConnectionError, PoolExhaustedError, Pool, type PoolOptions, TimeoutError } from "../../src/mod.ts";
 
-const pools: Pool[] = [];
-const servers: RpcServer[] = [];
-const proxies: FaultProxy[] = [];
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-  await Promise.all(proxies.splice(0).map((p) => p.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
 async function twoProxies(options: PoolOptions = {}): Promise<{ server: RpcServer; a: FaultProxy; b: FaultProxy; pool: Pool; idA: number; idB: number }> {
-  const server = await startRpcServer({ port: 0 });
-  servers.push(server);
-  const a = await startProxy(server.port);
-  const b = await startProxy(server.port);
-  proxies.push(a, b);
-  const pool = new Pool((i: number) => (i === 0 ? a.url("/a") : b.url("/b")), {
-    size: 2,
-    strategy: "round-robin",
-    heartbeat: false,
-    reconnect: { initialDelay: 400, maxDelay: 400, jitter: false },
-    ...options,
-  });
-  pools.push(pool);
+  const server = await startServer();
+  const a = await startProxy(server);
+  const b = await startProxy(server);
+  const pool = own(
+    new Pool((i: number) => (i === 0 ? a.url("/a") : b.url("/b")), {
+      size: 2,
+      strategy: "round-robin",
+      heartbeat: false,
+      reconnect: { initialDelay: 400, maxDelay: 400, jitter: false },
+      ...options,
+    }),
+  );
   await waitFor(() => pool.stats().connections.open === 2, 2_000, "2 open");
   const conns = pool.connections();
   const idA = conns.find((c) => c.url.includes("/a"))!.id;
@@ -47,7 +36,8 @@ async function twoProxies(options: PoolOptions = {}): Promise<{ server: RpcServe
 let tokenSeq = 0;
 const token = (label: string): string => `${label}-${process.pid}-${++tokenSeq}`;
 
-function errorOf(t: Tracked<unknown>): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+// deno-lint-ignore no-explicit-any -- tests read the fields of whichever error class it is
+function errorOf(t: Tracked<unknown>): any {
   expect(t.outcome, "settled").toBeDefined();
   expect(t.outcome!.ok, `expected a rejection, got ${JSON.stringify(t.outcome)}`).toBe(false);
   return (t.outcome as { error: unknown }).error;
@@ -59,8 +49,8 @@ describe("re-routing queued calls", () => {
     const log = collectEvents(pool, ["reroute", "close", "reconnect"]);
     server.hold();
     // round-robin: even calls on A, odd on B; the first of each is in flight, the rest queue
+    const t0 = performance.now(); // before call(): the deadline counts from there
     const calls = Array.from({ length: 10 }, (_, i) => track(pool.call("echo", [i], { timeout: i === 2 ? 500 : 5_000 })));
-    const t0 = performance.now();
     await waitFor(() => server.heldCount() === 2, 2_000, "2 held replies");
     let conns = pool.connections();
     expect(conns.find((c) => c.id === idA)).toMatchObject({ inFlight: 1, queued: 4 });
@@ -101,12 +91,7 @@ describe("re-routing queued calls", () => {
   });
 
   it("with no live socket, queued calls wait (within deadline and maxQueue) and succeed when a socket returns", async () => {
-    const server = await startRpcServer({ port: 0 });
-    servers.push(server);
-    const proxy = await startProxy(server.port);
-    proxies.push(proxy);
-    const pool = new Pool(proxy.url(), { size: 1, maxQueue: 6, heartbeat: false, reconnect: { initialDelay: 10, maxDelay: 30 } });
-    pools.push(pool);
+    const { proxy, pool } = await setup({ proxy: true, pool: { size: 1, maxQueue: 6, reconnect: { initialDelay: 10, maxDelay: 30 } } });
     await pool.ready();
     const log = collectEvents(pool, ["reroute", "reconnect", "open"]);
     proxy.refuse(true);
@@ -271,12 +256,7 @@ describe("calls in flight when their socket dies", () => {
   });
 
   it("an idempotent call in flight on the last socket waits for the reconnect and is re-sent", async () => {
-    const server = await startRpcServer({ port: 0 });
-    servers.push(server);
-    const proxy = await startProxy(server.port);
-    proxies.push(proxy);
-    const pool = new Pool(proxy.url(), { size: 1, heartbeat: false, reconnect: { initialDelay: 20, maxDelay: 40 } });
-    pools.push(pool);
+    const { server, proxy, pool } = await setup({ proxy: true, pool: { size: 1, reconnect: { initialDelay: 20, maxDelay: 40 } } });
     await pool.ready();
     server.hold();
     const tokIdem = token("idem");

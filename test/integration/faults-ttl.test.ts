@@ -4,25 +4,15 @@
  * 1000 close, the drain timeout (remaining calls treated as lost), and
  * revive: false shrinking the pool down to NoConnectionError.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { describe, expect, it } from "vitest";
+import { own, startServer } from "../fixtures/harness.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { collectEvents, sampler, sleep, spyWebSocket, track, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, NoConnectionError, Pool, type PoolOptions } from "../../src/mod.ts";
 
-const pools: Pool[] = [];
-const servers: RpcServer[] = [];
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
 async function setup(url: (server: RpcServer) => ConstructorParameters<typeof Pool>[0], options: PoolOptions): Promise<{ server: RpcServer; pool: Pool }> {
-  const server = await startRpcServer({ port: 0 });
-  servers.push(server);
-  const pool = new Pool(url(server), { heartbeat: false, ...options });
-  pools.push(pool);
+  const server = await startServer();
+  const pool = own(new Pool(url(server), { heartbeat: false, ...options }));
   return { server, pool };
 }
 

@@ -12,8 +12,8 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
+import { own, startServer } from "../fixtures/harness.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { collectEvents, type EventLog, sleep, spyWebSocket, waitFor } from "../fixtures/pool-helpers.ts";
 import { Pool, ProtocolError } from "../../src/mod.ts";
 
@@ -33,20 +33,19 @@ const onUnhandled = (e: unknown): void => {
 beforeAll(async () => {
   process.on("unhandledRejection", onUnhandled);
   process.on("uncaughtException", onUnhandled);
-  server = await startRpcServer({ port: 0 });
+  // Made outside a test: the harness disposes of them after the file's last test.
+  server = await startServer();
   spy = spyWebSocket();
-  pool = new Pool(server.url, { size: 2, heartbeat: false, WebSocket: spy.WebSocket, timeout: 10_000 });
+  pool = own(new Pool(server.url, { size: 2, heartbeat: false, WebSocket: spy.WebSocket, timeout: 10_000 }));
   log = collectEvents(pool, ["error", "notification", "close"]);
   await waitFor(() => pool.stats().connections.open === 2, 2_000, "2 open");
   await waitFor(() => server.connections().length === 2, 2_000, "server sees 2");
   await realCalls(4, "warmup");
 });
 
-afterAll(async () => {
+afterAll(() => {
   process.off("unhandledRejection", onUnhandled);
   process.off("uncaughtException", onUnhandled);
-  await pool?.destroy();
-  await server?.close();
 });
 
 /** Runs `n` real echo calls and checks their results; records their wire ids as settled. */

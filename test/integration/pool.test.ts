@@ -4,18 +4,19 @@
  * strategies, filters and keys, close and destroy, and leaks.
  */
 import { getEventListeners } from "node:events";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type RpcServer, startRpcServer } from "../../demo/server.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import { own, startServer } from "../fixtures/harness.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { waitFor } from "../fixtures/pool-helpers.ts";
 import {
   ConnectionEvent,
   InvalidConfigError,
-  MuxPoolError,
+  type MuxPoolError,
   NoConnectionError,
   NotificationEvent,
   Pool,
   PoolClosedError,
-  PoolErrorEvent,
+  type PoolErrorEvent,
   PoolExhaustedError,
   ProtocolError,
   RemoteError,
@@ -26,12 +27,9 @@ import {
 import { stressTest } from "../../src/stress.ts";
 
 let server: RpcServer;
-const pools: Pool[] = [];
 
 function pool(options: PoolOptions = {}, url?: string): Pool {
-  const p = new Pool(url ?? server.url, { heartbeat: false, ...options });
-  pools.push(p);
-  return p;
+  return own(new Pool(url ?? server.url, { heartbeat: false, ...options }));
 }
 
 async function rejection(promise: Promise<unknown>): Promise<MuxPoolError> {
@@ -48,12 +46,7 @@ function timers(): number {
 }
 
 beforeEach(async () => {
-  server = await startRpcServer({ port: 0 });
-});
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-  await server.close();
+  server = await startServer();
 });
 
 describe("calls", () => {
@@ -509,41 +502,39 @@ describe("strategies, filters and keys", () => {
   });
 
   it("filter routes by endpoint tags; key keeps calls on one socket", async () => {
-    const second = await startRpcServer({ port: 0 });
-    try {
-      const p = pool({ size: 4 }, undefined);
-      const tagged = new Pool(
+    const second = await startServer();
+    const p = pool({ size: 4 }, undefined);
+    const tagged = own(
+      new Pool(
         [
           { url: server.url, tags: { region: "eu" } },
           { url: second.url, tags: { region: "us" } },
         ],
         { size: 4, heartbeat: false },
-      );
-      pools.push(tagged);
-      await waitFor(() => tagged.stats().connections.open === 4);
-      expect(tagged.connections().map((c) => c.tags.region).sort()).toEqual(["eu", "eu", "us", "us"]);
-      await Promise.all(Array.from({ length: 30 }, () => tagged.call("incr", [], { filter: (c) => c.tags.region === "us" })));
-      expect(second.stats.requests).toBe(30);
-      expect(server.stats.requests).toBe(0);
-      await waitFor(() => p.stats().connections.open === 4);
-      const before = server.connections().map((c) => c.received);
-      await Promise.all(Array.from({ length: 60 }, (_, i) => p.call("echo", [i], { key: "user-42" })));
-      const delta = server.connections().map((c, i) => c.received - (before[i] ?? 0));
-      expect(delta.filter((n) => n > 0)).toHaveLength(1);
-    } finally {
-      await second.close();
-    }
+      ),
+    );
+    await waitFor(() => tagged.stats().connections.open === 4);
+    expect(tagged.connections().map((c) => c.tags.region).sort()).toEqual(["eu", "eu", "us", "us"]);
+    await Promise.all(Array.from({ length: 30 }, () => tagged.call("incr", [], { filter: (c) => c.tags.region === "us" })));
+    expect(second.stats.requests).toBe(30);
+    expect(server.stats.requests).toBe(0);
+    await waitFor(() => p.stats().connections.open === 4);
+    const before = server.connections().map((c) => c.received);
+    await Promise.all(Array.from({ length: 60 }, (_, i) => p.call("echo", [i], { key: "user-42" })));
+    const delta = server.connections().map((c, i) => c.received - (before[i] ?? 0));
+    expect(delta.filter((n) => n > 0)).toHaveLength(1);
   });
 
-  it("weights spread sockets over endpoints", async () => {
-    const p = new Pool(
-      [
-        { url: server.url, weight: 3 },
-        { url: server.url.replace("127.0.0.1", "localhost"), weight: 1 },
-      ],
-      { size: 4, heartbeat: false },
+  it("weights spread sockets over endpoints", () => {
+    const p = own(
+      new Pool(
+        [
+          { url: server.url, weight: 3 },
+          { url: server.url.replace("127.0.0.1", "localhost"), weight: 1 },
+        ],
+        { size: 4, heartbeat: false },
+      ),
     );
-    pools.push(p);
     expect(p.connections().filter((c) => c.url.includes("localhost"))).toHaveLength(1);
   });
 });
@@ -553,7 +544,7 @@ describe("withConnection", () => {
     const p = pool({ size: 3 });
     await waitFor(() => p.stats().connections.open === 3);
     const order = await p.withConnection(async (conn) => {
-      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => conn.call<number>("incr")));
+      const results = await Promise.all(Array.from({ length: 30 }, () => conn.call<number>("incr")));
       return { id: conn.id, results };
     });
     expect(order.results).toEqual([...order.results].sort((a, b) => a - b));
@@ -680,7 +671,7 @@ describe("close and destroy", () => {
 
   it("after close no timer or socket is left", async () => {
     const baseline = process.getActiveResourcesInfo().length;
-    const p = new Pool(server.url, { size: 3, heartbeat: { interval: 50, timeout: 50 }, ttl: 60_000 });
+    const p = own(new Pool(server.url, { size: 3, heartbeat: { interval: 50, timeout: 50 }, ttl: 60_000 }));
     await Promise.all(Array.from({ length: 200 }, (_, i) => p.call("echo", [i])));
     await p.close();
     await new Promise((r) => setTimeout(r, 20));

@@ -1,12 +1,10 @@
-import { describe, it, expect, afterEach } from "vitest";
+import { describe, it, expect } from "vitest";
 import WebSocket from "ws";
 import { connect, createServer } from "node:net";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer } from "../../demo/server.ts";
-import { startProxy } from "../fixtures/proxy.ts";
-import type { FaultProxy } from "../fixtures/proxy.ts";
+import { own, setup, startProxy } from "../fixtures/harness.ts";
 
-type Msg = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+// deno-lint-ignore no-explicit-any -- a raw JSON-RPC frame; tests read whichever fields it has
+type Msg = any;
 
 interface Conn {
   ws: WebSocket;
@@ -15,30 +13,10 @@ interface Conn {
 }
 
 let nextId = 1;
-let servers: RpcServer[] = [];
-let proxies: FaultProxy[] = [];
-let sockets: WebSocket[] = [];
 
-afterEach(async () => {
-  for (const ws of sockets) ws.terminate();
-  sockets = [];
-  await Promise.all(proxies.map((p) => p.close()));
-  await Promise.all(servers.map((s) => s.close()));
-  proxies = [];
-  servers = [];
-});
-
-async function setup(): Promise<{ server: RpcServer; proxy: FaultProxy }> {
-  const server = await startRpcServer({ port: 0 });
-  servers.push(server);
-  const proxy = await startProxy(server.port);
-  proxies.push(proxy);
-  return { server, proxy };
-}
-
+/** A raw ws client, terminated (no close handshake) after the test. */
 function open(url: string): Promise<Conn> {
-  const ws = new WebSocket(url);
-  sockets.push(ws);
+  const ws = own(new WebSocket(url), (ws) => ws.terminate());
   ws.on("error", () => {});
   const pending = new Map<number, (m: Msg) => void>();
   ws.on("message", (d) => {
@@ -108,7 +86,7 @@ function tcpConnect(port: number): Promise<string> {
 
 describe("fault proxy", () => {
   it("forwards WebSocket traffic and lists pairs in open order", async () => {
-    const { server, proxy } = await setup();
+    const { server, proxy } = await setup({ proxy: true });
     expect(proxy.port).toBeGreaterThan(0);
     expect(proxy.port).not.toBe(server.port);
     expect(proxy.url("/x")).toBe(`ws://127.0.0.1:${proxy.port}/x`);
@@ -128,7 +106,7 @@ describe("fault proxy", () => {
   });
 
   it("cut gives the client a 1006 close and the server loses the socket", async () => {
-    const { server, proxy } = await setup();
+    const { server, proxy } = await setup({ proxy: true });
     const a = await open(proxy.url());
     const b = await open(proxy.url());
     await until(() => server.connections().length === 2);
@@ -146,14 +124,14 @@ describe("fault proxy", () => {
   });
 
   it("cut with a TCP reset also gives 1006", async () => {
-    const { proxy } = await setup();
+    const { proxy } = await setup({ proxy: true });
     const a = await open(proxy.url());
     expect(proxy.cut(undefined, "rst")).toBe(true);
     expect(await a.closed).toBe(1006);
   });
 
   it("stall: ping unanswered and calls hang while TCP stays open; unstall forwards new bytes", async () => {
-    const { server, proxy } = await setup();
+    const { server, proxy } = await setup({ proxy: true });
     const a = await open(proxy.url());
     const b = await open(proxy.url());
     expect(await pinged(a.ws, 500)).toBe(true);
@@ -181,7 +159,7 @@ describe("fault proxy", () => {
   });
 
   it("a side closing during a stall is hidden until unstall", async () => {
-    const { server, proxy } = await setup();
+    const { server, proxy } = await setup({ proxy: true });
     const a = await open(proxy.url());
     proxy.stall();
     server.killAll();
@@ -196,7 +174,7 @@ describe("fault proxy", () => {
   });
 
   it("delay adds latency both ways and keeps order", async () => {
-    const { proxy } = await setup();
+    const { proxy } = await setup({ proxy: true });
     const a = await open(proxy.url());
     let t0 = Date.now();
     await a.call("ping");
@@ -217,7 +195,7 @@ describe("fault proxy", () => {
   });
 
   it("refuse destroys new connections while on", async () => {
-    const { server, proxy } = await setup();
+    const { server, proxy } = await setup({ proxy: true });
     proxy.refuse(true);
     await expect(open(proxy.url())).rejects.toThrow();
     expect(proxy.connections()).toHaveLength(0);
@@ -234,13 +212,12 @@ describe("fault proxy", () => {
     const deadPort = addr && typeof addr === "object" ? addr.port : 0;
     await new Promise<void>((r) => tmp.close(() => r()));
     const proxy = await startProxy(deadPort);
-    proxies.push(proxy);
     await expect(open(proxy.url())).rejects.toThrow();
     await until(() => proxy.connections().length === 0);
   });
 
   it("close releases the port and cuts live pairs", async () => {
-    const { proxy } = await setup();
+    const { proxy } = await setup({ proxy: true });
     const a = await open(proxy.url());
     proxy.stall();
     await proxy.close();

@@ -1,12 +1,13 @@
-import { describe, it, expect, afterEach } from "vitest";
+import { describe, it, expect } from "vitest";
 import WebSocket from "ws";
 import { connect } from "node:net";
-import { startRpcServer } from "../../demo/server.ts";
-import type { RpcServer, AdminState } from "../../demo/server.ts";
+import { own, startServer } from "../fixtures/harness.ts";
+import type { AdminState } from "../fixtures/server.ts";
 
 // ───────────────────────────── raw ws client helper ─────────────────────────────
 
-type Msg = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+// deno-lint-ignore no-explicit-any -- a raw JSON-RPC frame; tests read whichever fields it has
+type Msg = any;
 
 class Client {
   readonly ws: WebSocket;
@@ -123,39 +124,23 @@ function connectFails(url: string): Promise<string> {
 
 // ───────────────────────────── fixtures ─────────────────────────────
 
-let servers: RpcServer[] = [];
-let clients: Client[] = [];
-
-async function server(opts?: Parameters<typeof startRpcServer>[0]): Promise<RpcServer> {
-  const s = await startRpcServer({ port: 0, ...opts });
-  servers.push(s);
-  return s;
-}
+/** A raw client, terminated after the test. */
 async function client(url: string): Promise<Client> {
-  const c = await Client.open(url);
-  clients.push(c);
-  return c;
+  return own(await Client.open(url));
 }
-
-afterEach(async () => {
-  for (const c of clients) c.close();
-  clients = [];
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
 
 // ───────────────────────────── tests ─────────────────────────────
 
 describe("demo RPC server: methods", () => {
   it("listens on 127.0.0.1 with url/adminUrl on an ephemeral port", async () => {
-    const s = await server();
+    const s = await startServer();
     expect(s.port).toBeGreaterThan(0);
     expect(s.url).toBe(`ws://127.0.0.1:${s.port}`);
     expect(s.adminUrl).toBe(`ws://127.0.0.1:${s.port}/admin`);
   });
 
   it("echo, add, ping, fail, unknown method", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     expect((await c.call("echo", ["hi"])).result).toBe("hi");
     expect((await c.call("echo", { a: [1, 2] })).result).toEqual({ a: [1, 2] });
@@ -177,7 +162,7 @@ describe("demo RPC server: methods", () => {
   });
 
   it("sleep replies after the given ms", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     const t0 = Date.now();
     const r = await c.call("sleep", [80]);
@@ -187,7 +172,7 @@ describe("demo RPC server: methods", () => {
   });
 
   it("incr is server-wide and record counts executions per token", async () => {
-    const s = await server();
+    const s = await startServer();
     const a = await client(s.url);
     const b = await client(s.url);
     expect((await a.call("incr")).result).toBe(1);
@@ -200,7 +185,7 @@ describe("demo RPC server: methods", () => {
   });
 
   it("notifyMe sends n notifications before its reply", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     const order: Msg[] = [];
     c.ws.on("message", (d) => order.push(JSON.parse(d.toString())));
@@ -213,7 +198,7 @@ describe("demo RPC server: methods", () => {
   });
 
   it("notifications are executed, counted and never answered", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     c.send({ jsonrpc: "2.0", method: "record", params: ["n1"] });
     c.send({ jsonrpc: "2.0", method: "nope" });
@@ -228,7 +213,7 @@ describe("demo RPC server: methods", () => {
 
 describe("demo RPC server: protocol errors and batches", () => {
   it("parse error, invalid request", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     c.send("{not json");
     const pe = await c.next();
@@ -246,7 +231,7 @@ describe("demo RPC server: protocol errors and batches", () => {
   });
 
   it("batch: one array reply, notifications omitted, per-item errors", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     c.send([
       { jsonrpc: "2.0", id: 1, method: "add", params: [2, 3] },
@@ -267,7 +252,7 @@ describe("demo RPC server: protocol errors and batches", () => {
   });
 
   it("empty batch → one invalid-request error; notification-only batch → no reply", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     c.send([]);
     const e = await c.next();
@@ -282,7 +267,7 @@ describe("demo RPC server: protocol errors and batches", () => {
 
 describe("demo RPC server: reply faults", () => {
   it("hold/release delivers buffered replies fifo, reverse and shuffled", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     const order: number[] = [];
     c.ws.on("message", (d) => order.push(JSON.parse(d.toString()).id));
@@ -310,7 +295,7 @@ describe("demo RPC server: reply faults", () => {
   });
 
   it("errorRate=1 answers -32000 without executing", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     s.setFaults({ errorRate: 1 });
     const r = await c.call("record", ["e"]);
@@ -322,7 +307,7 @@ describe("demo RPC server: reply faults", () => {
   });
 
   it("dropRate=1 executes but never answers", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     s.setFaults({ dropRate: 1 });
     c.send({ jsonrpc: "2.0", id: 99, method: "record", params: ["d"] });
@@ -336,7 +321,7 @@ describe("demo RPC server: reply faults", () => {
   });
 
   it("latency and jitter delay replies; setFaults clamps; reset clears", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     expect(s.setFaults({ latency: 60, jitter: 20, errorRate: 7, dropRate: -1 })).toEqual({
       latency: 60,
@@ -365,7 +350,7 @@ describe("demo RPC server: reply faults", () => {
   });
 
   it("sendRaw and notifyAll reach the sockets", async () => {
-    const s = await server();
+    const s = await startServer();
     const a = await client(s.url);
     const b = await client(s.url);
     const [ida, idb] = s.connections().map((x) => x.id);
@@ -380,7 +365,7 @@ describe("demo RPC server: reply faults", () => {
   });
 
   it("ticker pushes notifications at the interval", async () => {
-    const s = await server({ tickerInterval: 20 });
+    const s = await startServer({ tickerInterval: 20 });
     const c = await client(s.url);
     const t1 = await c.next((m) => m.method === "ticker");
     const t2 = await c.next((m) => m.method === "ticker");
@@ -391,7 +376,7 @@ describe("demo RPC server: reply faults", () => {
 
 describe("demo RPC server: socket faults", () => {
   it("connections() lists sockets in open order with counters; kill terminates without a close frame", async () => {
-    const s = await server();
+    const s = await startServer();
     const a = await client(s.url);
     const b = await client(s.url);
     await a.call("ping");
@@ -409,7 +394,7 @@ describe("demo RPC server: socket faults", () => {
   });
 
   it("closeSocket sends a clean close; killAll drops everything", async () => {
-    const s = await server();
+    const s = await startServer();
     const a = await client(s.url);
     const b = await client(s.url);
     const c = await client(s.url);
@@ -422,7 +407,7 @@ describe("demo RPC server: socket faults", () => {
   });
 
   it("stall: TCP stays open, pings and calls go unanswered; unstall resumes", async () => {
-    const s = await server();
+    const s = await startServer();
     const c = await client(s.url);
     const other = await client(s.url);
     const id = s.connections()[0].id;
@@ -449,7 +434,7 @@ describe("demo RPC server: socket faults", () => {
   });
 
   it("kill() with no id passes over a stalled socket, and takes it when it is the only one", async () => {
-    const s = await server();
+    const s = await startServer();
     const stalled = await client(s.url);
     const live = await client(s.url);
     const [first] = s.connections().map((x) => x.id);
@@ -463,7 +448,7 @@ describe("demo RPC server: socket faults", () => {
   });
 
   it("refuse rejects new RPC upgrades but not admin", async () => {
-    const s = await server();
+    const s = await startServer();
     s.refuse(true);
     expect(await connectFails(s.url)).toBe("HTTP 503");
     const admin = await client(s.adminUrl);
@@ -475,7 +460,7 @@ describe("demo RPC server: socket faults", () => {
   });
 
   it("restart drops sockets and listens again on the same port", async () => {
-    const s = await server();
+    const s = await startServer();
     const port = s.port;
     const c = await client(s.url);
     const t0 = Date.now();
@@ -497,7 +482,7 @@ describe("demo RPC server: socket faults", () => {
       return out;
     };
     const before = kinds();
-    const s = await startRpcServer({ tickerInterval: 25 });
+    const s = await startServer({ tickerInterval: 25 });
     const c = await Client.open(s.url);
     const admin = await Client.open(s.adminUrl);
     c.send({ jsonrpc: "2.0", id: 1, method: "sleep", params: [10_000] });
@@ -533,7 +518,7 @@ describe("demo RPC server: admin channel", () => {
   }
 
   it("pushes state on connect, after every op and periodically", async () => {
-    const s = await server();
+    const s = await startServer();
     const rpc = await client(s.url);
     const admin = await client(s.adminUrl);
     const first: AdminState = await admin.next(isState);
@@ -558,7 +543,7 @@ describe("demo RPC server: admin channel", () => {
   });
 
   it("ignores bad messages and applies kill / stall / unstall / refuse / killAll", async () => {
-    const s = await server();
+    const s = await startServer();
     const a = await client(s.url);
     const b = await client(s.url);
     const admin = await client(s.adminUrl);
@@ -600,7 +585,7 @@ describe("demo RPC server: admin channel", () => {
   });
 
   it("restart op keeps the admin socket and reports restarting", async () => {
-    const s = await server();
+    const s = await startServer();
     const port = s.port;
     const rpc = await client(s.url);
     const admin = await client(s.adminUrl);
@@ -616,7 +601,7 @@ describe("demo RPC server: admin channel", () => {
   });
 
   it("stops its push timer when the last admin client leaves", async () => {
-    const s = await server();
+    const s = await startServer();
     const admin = await Client.open(s.adminUrl);
     await admin.next(isState);
     expect(s["adminTimer"]).not.toBeNull();

@@ -4,18 +4,16 @@
  * once a socket opens or reported as dropped, a batch follows the
  * idempotency rule as a whole.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type RpcServer, startRpcServer } from "../../demo/server.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import { own, startServer } from "../fixtures/harness.ts";
+import type { RpcServer } from "../fixtures/server.ts";
 import { waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, Pool, type PoolErrorEvent, type PoolOptions, TimeoutError } from "../../src/mod.ts";
 
 let server: RpcServer;
-const pools: Pool[] = [];
 
 function pool(options: PoolOptions = {}, url = server.url): Pool {
-  const p = new Pool(url, { heartbeat: false, reconnect: { initialDelay: 10, maxDelay: 50 }, ...options });
-  pools.push(p);
-  return p;
+  return own(new Pool(url, { heartbeat: false, reconnect: { initialDelay: 10, maxDelay: 50 }, ...options }));
 }
 
 /** The server-side id of the socket whose received count grew since `before`. */
@@ -28,12 +26,7 @@ function grown(before: Map<number, number>): number {
 const received = (): Map<number, number> => new Map(server.connections().map((c) => [c.id, c.received]));
 
 beforeEach(async () => {
-  server = await startRpcServer({ port: 0 });
-});
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.destroy()));
-  await server.close();
+  server = await startServer();
 });
 
 describe("withConnection when its socket dies", () => {

@@ -29,7 +29,7 @@ describe("DeadlineLane (one timer for the pool's default timeout)", () => {
     expect(items.every((i) => !i.inLane)).toBe(true);
   });
 
-  it("keeps no timer while nothing is pending", async () => {
+  it("keeps no timer while nothing is pending", () => {
     const lane = new DeadlineLane<Item>(() => performance.now(), () => {
       throw new Error("nothing should expire");
     });
@@ -78,8 +78,7 @@ describe("DeadlineLane (one timer for the pool's default timeout)", () => {
       realClear(handle as ReturnType<typeof setTimeout>);
     }) as typeof clearTimeout;
     const expired: number[] = [];
-    let lane: DeadlineLane<Item>;
-    lane = new DeadlineLane<Item>(() => performance.now(), (i) => {
+    const lane: DeadlineLane<Item> = new DeadlineLane<Item>(() => performance.now(), (i) => {
       expired.push(i.n);
       if (i.n === 0) add(lane, item(1), 20);
     });

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRpcServer, type RpcServer } from "../../demo/server.ts";
+import { startRpcServer, type RpcServer } from "../fixtures/server.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const at = (...p: string[]): string => join(root, ...p);
@@ -22,8 +22,8 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
 /**
  * The CDN bundle's gzip ceiling. Issue 4 asks for 8 KB; the spec's feature
  * set (reconnect, TTL, heartbeat, re-routing, batch, withConnection,
- * validation with messages that name the numbers) measures 12.4 KB, and the
- * README's Status section shows what each part costs: under 8 KB means
+ * validation with messages that name the numbers) measures 12.4 KB, and
+ * docs/status.md shows what each part costs: under 8 KB means
  * cutting features the spec requires. Until that is decided, this ceiling
  * guards against growth: it moves only on purpose, in a commit that says
  * what the bytes bought. 12.5 → 13 KB on 2026-11-22, for 12.38 → 12.90 KB:
