@@ -7,12 +7,13 @@
  * snapshots, every event's fields, errors, what a strategy and a codec get,
  * the pinned handle.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket as WsWebSocket } from "ws";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as source from "../../src/mod.ts";
-import { type RpcServer, startRpcServer } from "../../demo/server.ts";
+import type { RpcServer } from "../fixtures/server.ts";
+import { own, startServer } from "../fixtures/harness.ts";
 import { waitFor } from "../fixtures/pool-helpers.ts";
 
 const bundlePath = fileURLToPath(new URL("../../dist/muxpool.js", import.meta.url));
@@ -28,13 +29,7 @@ function eventFields(event: Event): string[] {
   return Object.keys(event).sort();
 }
 
-let server: RpcServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-async function scenario(lib: typeof source): Promise<Record<string, unknown>> {
+async function scenario(lib: typeof source, server: RpcServer): Promise<Record<string, unknown>> {
   const seen: Record<string, unknown> = {};
   const events: Record<string, string[]> = {};
   const strategySaw: string[][] = [];
@@ -46,7 +41,7 @@ async function scenario(lib: typeof source): Promise<Record<string, unknown>> {
     encodeBatch: (rs) => (codecCalls.add("encodeBatch"), base.encodeBatch!(rs)),
     decode: (d) => (codecCalls.add("decode"), base.decode(d)),
   };
-  const pool = new lib.Pool(`ws://127.0.0.1:${server!.port}`, {
+  const pool = own(new lib.Pool(`ws://127.0.0.1:${server.port}`, {
     size: 2,
     codec,
     WebSocket: WsWebSocket as never,
@@ -57,7 +52,7 @@ async function scenario(lib: typeof source): Promise<Record<string, unknown>> {
       strategySaw.push([...info, ...["method", "key", "idempotent"].filter((k) => k in call)]);
       return conns[0]!;
     },
-  });
+  }));
   for (const type of ["open", "close", "reconnect", "reroute", "notification", "error", "idle", "shutdown"] as const) {
     pool.addEventListener(type, (e: Event) => {
       events[type] ??= eventFields(e);
@@ -72,10 +67,10 @@ async function scenario(lib: typeof source): Promise<Record<string, unknown>> {
   seen.handle = await pool.withConnection((conn) => [...Object.keys(conn).sort(), ...shape(conn.snapshot())]);
   pool.notify("log", { x: 1 });
   await pool.call("notifyMe", [1, "hello"]);
-  server!.sendRaw("not json");
+  server.sendRaw("not json");
   const lost = pool.call("sleep", [500]).catch((e: source.ConnectionLostError) => [e.name, e.code, e.maybeExecuted, ...Object.keys(e).sort()]);
   await waitFor(() => pool.stats().calls.inFlight === 1);
-  server!.killAll();
+  server.killAll();
   seen.lost = await lost;
   await waitFor(() => pool.stats().connections.open === 2 && events.reconnect !== undefined && events.error !== undefined && events.notification !== undefined, 5_000);
   seen.stats = shape(pool.stats());
@@ -92,11 +87,8 @@ describe("the CDN bundle (property names mangled) shows users the same shapes as
   it("stats, snapshots, events, errors, strategy and codec views, pinned handle", async () => {
     expect(existsSync(bundlePath), "dist/muxpool.js: run `node scripts/build.mjs` first").toBe(true);
     const bundle = (await import(bundlePath)) as typeof source;
-    server = await startRpcServer();
-    const fromSource = await scenario(source);
-    await server.close();
-    server = await startRpcServer();
-    const fromBundle = await scenario(bundle);
+    const fromSource = await scenario(source, await startServer());
+    const fromBundle = await scenario(bundle, await startServer());
     expect(fromSource.result).toBe(3);
     expect(Object.keys(fromSource.events as object).sort()).toEqual(["close", "error", "idle", "notification", "open", "reconnect", "shutdown"]);
     expect(fromBundle).toEqual(fromSource);
