@@ -2,8 +2,8 @@
  * The runtime smoke test: one file, run as is by Node 20 (the pool on `ws`),
  * Node 22 (the pool on Node's own global WebSocket) and Bun (Bun's own), each
  * through `node:test`, against the RPC test server on 127.0.0.1 (port 0) in
- * a Node process of its own. It imports muxpool by its package name, so each
- * runtime resolves the package's `exports` as a user's install would.
+ * a Node process of its own. It imports dist/index.js, the npm build that a
+ * user's install gives Node and Bun.
  *
  * The subset every runtime must pass (Deno's test/deno/pool_test.ts and
  * Chromium's test/e2e/cdn.test.ts cover the same cases):
@@ -25,7 +25,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 // The harness first: it wraps the runtime's WebSocket and timers before muxpool exists.
 import { liveLibraryTimers, openHandles, runtime, runtimeSockets, startServer, until } from "./harness.mjs";
-const { ConnectionLostError, Pool, PoolClosedError, RemoteError } = await import("muxpool");
+// The npm build for Node and Bun, where `exports` sends them (the default condition). Not by
+// package name: Bun would follow tsconfig.json's `paths` to src/mod.ts instead.
+const { ConnectionLostError, Pool, PoolClosedError, RemoteError } = await import(new URL("../../dist/index.js", import.meta.url).href);
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
