@@ -245,16 +245,16 @@ test("a socket closed by the server: the idempotent call in flight is re-sent, t
   const pool = new Pool(server.url, { size: 1, timeout: 5_000, connectTimeout: 2_000, heartbeat: false, reconnect: { initialDelay: 10, maxDelay: 50 } });
   try {
     await pool.ready();
-    const idempotent = pool.call("sleep", [200], { idempotent: true });
+    const idempotent = pool.call("sleep", [500], { idempotent: true });
     // Its handler goes on now: the call rejects while the test still waits for the kill.
-    const plain = assertRejects(pool.call("sleep", [200]), (e) => e instanceof ConnectionLostError, "the non-idempotent call → ConnectionLostError");
+    const plain = assertRejects(pool.call("sleep", [500]), (e) => e instanceof ConnectionLostError, "the non-idempotent call → ConnectionLostError");
     await until(() => server.requests === 2, 2_000, "both calls to reach the server");
     await server.killAll();
 
     const lost = (await plain) as ConnectionLostError;
     assertEquals(lost.code, "ERR_CONNECTION_LOST", "code");
     assertEquals(lost.maybeExecuted, true, "it was written: the server may have run it");
-    assertEquals(await idempotent, 200, "the idempotent call was re-sent and answered");
+    assertEquals(await idempotent, 500, "the idempotent call was re-sent and answered");
     assertEquals(server.requests, 3, "2 calls + 1 re-sent");
     const s = pool.stats();
     assertEquals(s.calls.retried, 1, "retried");

@@ -189,8 +189,8 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
             (ok) => ({ ok }),
             (e: { name: string; code: string; maybeExecuted: boolean }) => ({ error: { name: e.name, code: e.code, maybeExecuted: e.maybeExecuted } }),
           );
-        w.idempotent = outcome(pool.call("sleep", [300], { idempotent: true }));
-        w.plain = outcome(pool.call("sleep", [300]));
+        w.idempotent = outcome(pool.call("sleep", [1000], { idempotent: true }));
+        w.plain = outcome(pool.call("sleep", [1000]));
       }, server.url);
       await expect.poll(() => server.stats.requests - requestsBefore, { timeout: 5_000 }).toBe(2);
       expect(server.killAll()).toBe(1);
@@ -200,7 +200,7 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
         return { idempotent: await w.idempotent, plain: await w.plain };
       });
       expect(outcomes.plain).toEqual({ error: { name: "ConnectionLostError", code: "ERR_CONNECTION_LOST", maybeExecuted: true } });
-      expect(outcomes.idempotent).toEqual({ ok: 300 });
+      expect(outcomes.idempotent).toEqual({ ok: 1000 });
       expect(server.stats.requests - requestsBefore, "2 calls + 1 re-sent").toBe(3);
 
       const end = await tab.evaluate(async () => {

@@ -122,9 +122,9 @@ test("a socket killed by the server: the idempotent call in flight is re-sent, t
   await withPool({ size: 1 }, async (pool) => {
     await pool.ready();
     const before = (await server.op("stats")).requests;
-    const idempotent = pool.call("sleep", [300], { idempotent: true });
+    const idempotent = pool.call("sleep", [1000], { idempotent: true });
     // Its handler goes on now: the call rejects while this test still waits for killAll's answer.
-    const plain = rejection(pool.call("sleep", [300]), "the non-idempotent call");
+    const plain = rejection(pool.call("sleep", [1000]), "the non-idempotent call");
     await until(async () => (await server.op("stats")).requests - before >= 2, 5_000, "both calls to reach the server");
     assert.equal(await server.op("killAll"), 1, "one socket killed");
 
@@ -132,7 +132,7 @@ test("a socket killed by the server: the idempotent call in flight is re-sent, t
     assert.ok(lost instanceof ConnectionLostError, `ConnectionLostError, got ${lost}`);
     assert.equal(lost.code, "ERR_CONNECTION_LOST");
     assert.equal(lost.maybeExecuted, true, "it was written: the server may have run it");
-    assert.equal(await idempotent, 300, "the idempotent call was re-sent and answered");
+    assert.equal(await idempotent, 1000, "the idempotent call was re-sent and answered");
 
     assert.equal((await server.op("stats")).requests - before, 3, "2 calls + 1 re-sent");
     const s = pool.stats();
