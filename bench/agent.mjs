@@ -1,0 +1,79 @@
+// One client runtime's side of the benchmark: opens a client, runs one cell
+// (warm-up, then the measured closed loop) or one memory measure, closes the
+// client and reports. Plain JavaScript with no imports beyond ./loop.mjs, so
+// the Node agent, the Deno agent and the browser page all run this code.
+//
+// Runtime hooks: `cpuUsage()` → { user, system } in µs, or null where the
+// runtime cannot tell (may return a promise: the browser asks the harness);
+// `usedBytes()` → heap + external after a full GC.
+import { closedLoop, PAYLOADS } from "./loop.mjs";
+
+/**
+ * @param {Record<string, { open(url: string): Promise<Client>, memory?(url: string, calls: number): Promise<Client> }>} clients
+ * @param {{ client: string, url: string, payload: string, concurrency: number, durationMs: number, warmMs: number, maxCalls: number }} cell
+ * @param {{ cpuUsage?: () => ({ user: number, system: number } | null | Promise<{ user: number, system: number } | null>) }} hooks
+ */
+export async function runCell(clients, cell, { cpuUsage = () => null } = {}) {
+  const { method, params, check } = PAYLOADS[cell.payload];
+  const client = await clients[cell.client].open(cell.url);
+  try {
+    const call = () => client.call(method, params);
+    const loop = { concurrency: cell.concurrency, maxCalls: cell.maxCalls, check };
+    await closedLoop(call, { ...loop, durationMs: cell.warmMs });
+    const cpu0 = await cpuUsage();
+    const result = await closedLoop(call, { ...loop, durationMs: cell.durationMs });
+    const cpu1 = await cpuUsage();
+    const cpuUsPerCall = cpu0 && cpu1 ? (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / result.calls : null;
+    return { ...result, cpuUsPerCall };
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Bytes per pending call: `calls` calls to `sleep [holdMs]`, which the
+ * server answers only after holdMs, measured 100 ms after they were made
+ * (heap + external after GC, against the same client just before). The array
+ * that holds the promises is allocated before the baseline, so it is not
+ * counted. Fails if any call settled before the measure.
+ */
+export async function measureMemory(clients, { client: name, url, calls, holdMs }, { usedBytes }) {
+  const entry = clients[name];
+  const client = await (entry.memory ?? entry.open)(url, calls);
+  try {
+    // Warm the path once so compiled code and lazily made state are in the baseline.
+    await Promise.all(Array.from({ length: 64 }, () => client.call("add", [1, 2])));
+    const pending = new Array(calls).fill(null);
+    const base = await usedBytes();
+    for (let i = 0; i < calls; i++) pending[i] = client.call("sleep", [holdMs]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const during = await usedBytes();
+    // Had any call settled already, this race would end in a microtask, before the timer.
+    const early = await Promise.race([Promise.race(pending).then(() => true), new Promise((resolve) => setTimeout(resolve, 0, false))]);
+    if (early) throw new Error(`a call settled before the measure (held ${holdMs} ms): raise holdMs`);
+    const results = await Promise.all(pending);
+    if (results.some((r) => r !== holdMs)) throw new Error("wrong result from sleep");
+    return { bytesPerCall: (during - base) / calls };
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Serves commands, one JSON object per line, until `{ op: "exit" }` or the
+ * end of input; writes one JSON line per command: `{ ok: true, ... }`, or
+ * `{ ok: false, error, unsupported }`.
+ */
+export async function serveAgent(clients, lines, write, hooks) {
+  for await (const line of lines) {
+    if (line.trim() === "") continue;
+    const cmd = JSON.parse(line);
+    if (cmd.op === "exit") break;
+    try {
+      const result = cmd.op === "memory" ? await measureMemory(clients, cmd, hooks) : await runCell(clients, cmd, hooks);
+      write(JSON.stringify({ ok: true, ...result }) + "\n");
+    } catch (error) {
+      write(JSON.stringify({ ok: false, error: String(error?.message ?? error), unsupported: error?.name === "Unsupported" }) + "\n");
+    }
+  }
+}
