@@ -86,7 +86,8 @@ const ms = (n) => (!Number.isFinite(n) ? "–" : n >= 100 ? n.toFixed(0) : n >= 
 const withSpread = (s, f) => (s === null ? "–" : `${f(s.med)} (${f(s.min)}–${f(s.max)})`);
 const ratio = (s) => withSpread(s, (v) => fixed(v, 2));
 const failure = (row) => (row.status === "n/a" ? "n/a (not built)" : `FAILED: ${row.errors[0] ?? "no run finished"}`);
-const payloadName = (p) => (p === "small" ? "small (`add`)" : "4 KiB (`echo`)");
+const payloadName = (p) => (p === "4KiB" ? "4 KiB" : p);
+const count = (n) => n.toLocaleString("en-US");
 
 function throughputCells(row, { peer }) {
   if (row.status !== "ok") return [failure(row), "", ...(peer ? [""] : []), "", "", "", ""];
@@ -105,7 +106,7 @@ const NODE_HEAD = ["payload", "C", "client", "calls/s", "× raw ws", "× rpc-web
 const WEB_HEAD = ["runtime", "C", "client", "calls/s", "× raw WebSocket", "p50 ms", "p99 ms", "CPU µs/call", "server CPU"];
 const MEM_HEAD = ["client", "bytes per pending call", "× raw ws"];
 
-const nodeLine = (r) => [r.payload, String(r.concurrency), r.client, ...throughputCells(r, { peer: PEER })];
+const nodeLine = (r) => [payloadName(r.payload), String(r.concurrency), r.client, ...throughputCells(r, { peer: PEER })];
 const webLine = (r) => [r.group, String(r.concurrency), r.client, ...throughputCells(r, { peer: undefined })];
 const memLine = (r) => (r.status !== "ok" ? [r.client, failure(r), ""] : [r.client, withSpread(r.bytes, (v) => String(Math.round(v))), r.client === BASELINE ? "1.00" : ratio(r.vsBase)]);
 
@@ -168,10 +169,10 @@ export function textReport({ node, memory, web, meta }) {
     `Node ${meta.node}, 1 socket per client, median (min–max) of ${meta.rounds.node} rounds, ${meta.config.cellMs} ms per cell; ratios paired by round`,
     textTable(NODE_HEAD, node.map(nodeLine)),
     "",
-    `Memory: ${meta.config.memCalls} pending calls on 1 socket, median (min–max) of ${meta.rounds.memory} rounds`,
+    `Memory: ${count(meta.config.memCalls)} pending calls on 1 socket, median (min–max) of ${meta.rounds.memory} rounds`,
     textTable(MEM_HEAD, memory.map(memLine)),
     "",
-    `Deno ${meta.deno ?? "?"} and Chromium ${meta.chromium ?? "?"}: small payload, median (min–max) of ${meta.rounds.deno} and ${meta.rounds.chromium} rounds`,
+    `Deno ${meta.deno ?? "(not run)"} and Chromium ${meta.chromium ?? "(not run)"}: small payload, median (min–max) of ${meta.rounds.deno} and ${meta.rounds.chromium} rounds`,
     textTable(WEB_HEAD, web.map(webLine)),
     "",
     "Issue 11 targets (this run)",
@@ -231,7 +232,7 @@ export function markdownReport({ node, memory, web, meta }) {
   const perRound = (rows) =>
     mdTable(
       ["group", "payload", "C", "client", "calls/s, round by round"],
-      rows.map((r) => [r.group, r.payload, String(r.concurrency), r.client, r.runs.map((x) => `${x.round + 1}: ${si(x.callsPerSec)}`).join(", ") || "–"]),
+      rows.map((r) => [r.group, payloadName(r.payload), String(r.concurrency), r.client, r.runs.map((x) => `${x.round + 1}: ${si(x.callsPerSec)}`).join(", ") || "–"]),
     );
   return `# Benchmarks
 
@@ -274,11 +275,11 @@ ${mdTable(NODE_HEAD, node.map(nodeLine))}
 
 ${mdTable(MEM_HEAD, memory.map(memLine))}
 
-${cfg.memCalls} calls to \`sleep\`, which the server answers only after
-${cfg.holdMs} ms, all on one socket; heap + external memory of the client
+${count(cfg.memCalls)} calls to \`sleep\`, which the server answers only after
+${count(cfg.holdMs)} ms, all on one socket; heap + external memory of the client
 process (after a forced GC) 100 ms after the calls were made, minus the same
 just before, divided by the calls. muxpool's \`maxInFlight\` and \`maxQueue\`
-are raised to ${cfg.memCalls} here so every call is on the wire, as it is for the
+are raised to ${count(cfg.memCalls)} here so every call is on the wire, as it is for the
 other clients (with the defaults, 256 would be in flight and the rest queued).
 
 ## Deno and Chromium: muxpool against the runtime's own WebSocket
@@ -290,7 +291,8 @@ Small payload, one socket, same server. Deno runs muxpool from \`src/mod.ts\`
 in a page served from 127.0.0.1. CPU for Deno is \`process.cpuUsage()\` of the
 Deno process; for Chromium it is the renderer process's CPU time (DevTools
 \`Performance.getMetrics\`), which leaves out the browser's network service
-that does the socket I/O, so it reads low.
+that does the socket I/O, so it reads low. Where the server CPU column is
+low, the runtime itself is what limits the rate.
 
 ## Issue 11's targets, read off this run
 
@@ -305,9 +307,10 @@ ${mdTable(["target", "measured (median)", "status"], t.map((x) => [x.target, x.v
   socket under \`ws\` (\`ws._socket.cork()\`) and \`process.nextTick\` uncorks it,
   so all frames of a tick leave in one \`writev\`. Same frames on the wire; it
   shows what transport-level coalescing is worth.
-- **rpc-websockets**: \`Client\` from rpc-websockets ${meta.rpcWebSockets}, the best-known
-  JSON-RPC-over-WebSocket client on npm, with its defaults (reconnect turned
-  off). One socket. Its calls carry no timeout unless given one.
+- **rpc-websockets**: \`Client\` from rpc-websockets ${meta.rpcWebSockets}, the fastest
+  single-socket JSON-RPC client issue 11 measured, with its defaults
+  (reconnect turned off). One socket. Its calls carry no timeout unless
+  given one.
 - **muxpool**: \`new Pool(url, { size: 1 })\` from \`dist/index.js\`, every other
   option at its default: a 30 s deadline per call, 256 in flight per socket,
   heartbeat, stats.

@@ -39,10 +39,10 @@ const num = (name, fallback) => {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(v)}`);
   return n;
 };
-const BUDGET_DEFAULT = QUICK ? 100 : 450;
+const BUDGET_DEFAULT = QUICK ? 100 : 420;
 const cfg = {
-  rounds: num("BENCH_ROUNDS", QUICK ? 2 : 5),
-  cellMs: num("BENCH_CELL_MS", QUICK ? 400 : 1200),
+  rounds: num("BENCH_ROUNDS", QUICK ? 2 : 7),
+  cellMs: num("BENCH_CELL_MS", QUICK ? 400 : 1000),
   warmMs: QUICK ? 100 : 200,
   memCalls: QUICK ? 5_000 : 20_000,
   holdMs: QUICK ? 500 : 1_000,
