@@ -31,28 +31,31 @@ export async function runCell(clients, cell, { cpuUsage = () => null } = {}) {
 }
 
 /**
- * Bytes per pending call: `calls` calls to `sleep [holdMs]`, which the
- * server answers only after holdMs, measured 100 ms after they were made
- * (heap + external after GC, against the same client just before). The array
- * that holds the promises is allocated before the baseline, so it is not
- * counted. Fails if any call settled before the measure.
+ * Bytes per pending call: `calls` calls to `hold`, which the server answers
+ * only when the client calls `release`; measured 100 ms after they were made
+ * (every frame written by then), as heap + external after GC against the same
+ * client just before. The array that holds the promises is allocated before
+ * the baseline, so it is not counted. Fails if any call settled before the
+ * measure.
  */
-export async function measureMemory(clients, { client: name, url, calls, holdMs }, { usedBytes }) {
+export async function measureMemory(clients, { client: name, url, calls }, { usedBytes }) {
   const entry = clients[name];
-  const client = await (entry.memory ?? entry.open)(url, calls);
+  // Room for every held call and for the `release` that lets them go.
+  const client = await (entry.memory ?? entry.open)(url, calls + 1);
   try {
     // Warm the path once so compiled code and lazily made state are in the baseline.
     await Promise.all(Array.from({ length: 64 }, () => client.call("add", [1, 2])));
     const pending = new Array(calls).fill(null);
     const base = await usedBytes();
-    for (let i = 0; i < calls; i++) pending[i] = client.call("sleep", [holdMs]);
+    for (let i = 0; i < calls; i++) pending[i] = client.call("hold", [7]);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const during = await usedBytes();
     // Had any call settled already, this race would end in a microtask, before the timer.
     const early = await Promise.race([Promise.race(pending).then(() => true), new Promise((resolve) => setTimeout(resolve, 0, false))]);
-    if (early) throw new Error(`a call settled before the measure (held ${holdMs} ms): raise holdMs`);
+    if (early) throw new Error("a held call settled before the measure");
+    const released = await client.call("release", []);
     const results = await Promise.all(pending);
-    if (results.some((r) => r !== holdMs)) throw new Error("wrong result from sleep");
+    if (released !== calls || results.some((r) => r !== 7)) throw new Error(`the server held ${released} of ${calls} calls, or a result was wrong`);
     return { bytesPerCall: (during - base) / calls };
   } finally {
     await client.close();

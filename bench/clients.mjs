@@ -94,9 +94,9 @@ async function muxpool(url, options) {
 
 /**
  * The rows, in the order the tables list them. `memory` is how the client is
- * opened for the bytes-per-pending-call measure, where every one of `calls`
- * calls must be on the wire at once (muxpool's per-socket window and queue cap
- * are raised to fit; the raw and rpc-websockets clients have none).
+ * opened for the bytes-per-pending-call measure, where `calls` calls must be
+ * on the wire at once (muxpool's per-socket window and queue cap are raised
+ * to fit; the raw and rpc-websockets clients have neither).
  */
 export const NODE_CLIENTS = {
   "raw ws": { open: (url) => rawWs(url, { corked: false }) },

@@ -45,7 +45,6 @@ const cfg = {
   cellMs: num("BENCH_CELL_MS", QUICK ? 400 : 1000),
   warmMs: QUICK ? 100 : 200,
   memCalls: QUICK ? 5_000 : 20_000,
-  holdMs: QUICK ? 500 : 1_000,
   memRounds: QUICK ? 1 : 3,
   budgetS: num("BENCH_BUDGET_S", BUDGET_DEFAULT),
 };
@@ -54,8 +53,8 @@ const WEB_CS = [16, 256];
 const PAYLOADS = ["small", "4KiB"];
 /** A bound on calls per loop, far above what any client reaches (so time is what stops a loop). */
 const maxCalls = (ms) => Math.max(100_000, Math.ceil(ms * 1_000));
-/** What one cell costs beyond its measured time: warm-up, connect, close, messages. */
-const cellCost = () => (cfg.warmMs + cfg.cellMs + 250) / 1000;
+/** What one cell costs beyond its measured time: warm-up, and about 20 ms (measured) to connect, close and report, taken as 100. */
+const cellCost = () => (cfg.warmMs + cfg.cellMs + 100) / 1000;
 
 // The run as a whole is bounded, whatever happens inside it.
 const children = new Set();
@@ -227,7 +226,7 @@ async function rounds(name, count, estimateS, deadline, round) {
 
 const estimates = {
   node: cfg.rounds * NODE_ORDER.length * NODE_CS.length * PAYLOADS.length * cellCost(),
-  memory: cfg.memRounds * NODE_ORDER.length * (cfg.holdMs / 1000 + 0.8),
+  memory: cfg.memRounds * NODE_ORDER.length * 1.5,
   deno: 2 + cfg.rounds * WEB_ORDER.length * WEB_CS.length * cellCost(),
   chromium: 4 + cfg.rounds * WEB_ORDER.length * WEB_CS.length * cellCost(),
 };
@@ -267,8 +266,8 @@ const memoryRounds = await rounds("memory", cfg.memRounds, estimates.memory / cf
       cell.unsupported = true;
       continue;
     }
-    const cmd = { op: "memory", client, url: server.url, calls: cfg.memCalls, holdMs: cfg.holdMs };
-    const reply = await nodeAgents[client].request(cmd, cfg.holdMs + 30_000).catch((e) => ({ ok: false, error: e.message }));
+    const cmd = { op: "memory", client, url: server.url, calls: cfg.memCalls };
+    const reply = await nodeAgents[client].request(cmd, 30_000).catch((e) => ({ ok: false, error: e.message }));
     record(cell, r, reply);
   }
 });

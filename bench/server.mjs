@@ -2,6 +2,9 @@
 // (spawned by bench/run.mjs) so its CPU is never counted as a client's.
 //
 //   add [a, b]  → a + b          echo [x] → x          sleep [ms] → ms, after ms
+//   hold [x]    → x, but only once the same socket calls `release`
+//   release     → how many held replies it let go (the memory measure's
+//                 hold-then-release, so no reply can arrive early)
 //
 // A batch (JSON array) gets one array back once every entry in it is done.
 // Replies written in one tick leave in one write: the socket is corked at the
@@ -15,8 +18,8 @@ import { WebSocketServer } from "ws";
 
 const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
 
-/** Runs one request; calls `done(reply)` (undefined for a notification). */
-function handle(m, done) {
+/** Runs one request; calls `done(reply)` (undefined for a notification). `held` is the socket's held replies. */
+function handle(m, done, held) {
   if (m === null || typeof m !== "object" || m.id === undefined) return done(undefined);
   const ok = (result) => done({ jsonrpc: "2.0", id: m.id, result });
   const p = m.params;
@@ -27,6 +30,13 @@ function handle(m, done) {
       return ok(p[0]);
     case "sleep":
       return void setTimeout(() => ok(p[0]), p[0]);
+    case "hold":
+      return void held.push(() => ok(p[0]));
+    case "release": {
+      const count = held.length;
+      for (const reply of held.splice(0)) reply();
+      return ok(count);
+    }
     default:
       return done({ jsonrpc: "2.0", id: m.id, error: { code: -32601, message: `Method not found: ${m.method}` } });
   }
@@ -35,6 +45,7 @@ function handle(m, done) {
 wss.on("connection", (ws) => {
   const socket = ws._socket;
   let corked = false;
+  const held = [];
   const uncork = () => {
     corked = false;
     socket.uncork();
@@ -49,14 +60,14 @@ wss.on("connection", (ws) => {
   };
   ws.on("message", (data) => {
     const m = JSON.parse(data.toString());
-    if (!Array.isArray(m)) return handle(m, (reply) => reply && send(reply));
+    if (!Array.isArray(m)) return handle(m, (reply) => reply && send(reply), held);
     const replies = [];
     let left = m.length;
     const settle = (reply) => {
       if (reply) replies.push(reply);
       if (--left === 0 && replies.length > 0) send(replies);
     };
-    for (const entry of m) handle(entry, settle);
+    for (const entry of m) handle(entry, settle, held);
   });
 });
 
