@@ -32,23 +32,26 @@ export async function runCell(clients, cell, { cpuUsage = () => null } = {}) {
 
 /**
  * Bytes per pending call: `calls` calls to `hold`, which the server answers
- * only when the client calls `release`; measured 100 ms after they were made
- * (every frame written by then), as heap + external after GC against the same
- * client just before. The array that holds the promises is allocated before
- * the baseline, so it is not counted. Fails if any call settled before the
- * measure.
+ * only when the client calls `release`; measured as heap + external after GC,
+ * against the same client just before, once one more call has made the round
+ * trip (the server reads a socket in order, so by then every held call's
+ * frame has left the client and no write buffer is counted). The array that
+ * holds the promises is allocated before the baseline, so it is not counted.
+ * Fails if any call settled before the measure.
  */
 export async function measureMemory(clients, { client: name, url, calls }, { usedBytes }) {
   const entry = clients[name];
-  // Room for every held call and for the `release` that lets them go.
-  const client = await (entry.memory ?? entry.open)(url, calls + 1);
+  // Room for every held call, the round trip after them, and the `release`.
+  const client = await (entry.memory ?? entry.open)(url, calls + 2);
   try {
     // Warm the path once so compiled code and lazily made state are in the baseline.
     await Promise.all(Array.from({ length: 64 }, () => client.call("add", [1, 2])));
     const pending = new Array(calls).fill(null);
     const base = await usedBytes();
     for (let i = 0; i < calls; i++) pending[i] = client.call("hold", [7]);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A later tick, so a client that batches a tick's calls sends this one alone.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    if ((await client.call("add", [1, 2])) !== 3) throw new Error("wrong result from add");
     const during = await usedBytes();
     // Had any call settled already, this race would end in a microtask, before the timer.
     const early = await Promise.race([Promise.race(pending).then(() => true), new Promise((resolve) => setTimeout(resolve, 0, false))]);

@@ -280,8 +280,9 @@ ${mdTable(MEM_HEAD, memory.map(memLine))}
 
 ${count(cfg.memCalls)} calls to \`hold\`, which the server answers only when the
 client then calls \`release\`, all on one socket; heap + external memory of
-the client process (after a forced GC) 100 ms after the calls were made,
-minus the same just before, divided by the calls. muxpool's \`maxInFlight\` and \`maxQueue\`
+the client process (after a forced GC) once one more call made the round trip
+(so every held call's frame has left the client), minus the same just
+before, divided by the calls. muxpool's \`maxInFlight\` and \`maxQueue\`
 are raised to ${count(cfg.memCalls)} here so every call is on the wire, as it is for the
 other clients (with the defaults, 256 would be in flight and the rest queued).
 
