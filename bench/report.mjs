@@ -247,8 +247,9 @@ is a shared ${meta.nproc}-core box where other jobs run at the same time, so
 absolute figures move from run to run: **read the ratios**, which pair each
 client with raw \`ws\` (or with rpc-websockets) measured in the same round, a
 few seconds apart. Every figure is the median over the rounds, with the
-lowest and highest round in brackets; a wide bracket means the machine was
-busy during some rounds, not that the client is erratic.
+lowest and highest round in brackets. Wide brackets here mostly follow the
+machine's load (its load average is below), so a difference that stays
+inside the brackets is not shown by this run.
 
 - **Run:** ${meta.date} · ${meta.wallSeconds} s · ${meta.quick ? "**BENCH_QUICK=1** (short cells, few rounds: indicative only)" : "full run"} · muxpool ${meta.commit}
 - **Machine:** ${meta.nproc} cores (${meta.cpuModel}), ${meta.memGiB} GiB · ${meta.os} · load average ${meta.loadavg.start} at start, ${meta.loadavg.end} at end
