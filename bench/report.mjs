@@ -139,26 +139,25 @@ export function targets({ node, memory, web }) {
     const unsure = ok(s.min) !== ok(s.max);
     out.push({ target, value: `${f(s.med)}${unit} (${f(s.min)}–${f(s.max)})${note}`, status: `${ok(s.med) ? "met" : "missed"}${unsure ? ", unsure: rounds on both sides" : ""}` });
   };
-  const x = undefined;
-  for (const c of [16, 256]) add(`muxpool ≥ 1.3× rpc-websockets calls/s, small, C=${c}`, get("small", c, "muxpool")?.vsPeer, { min: 1.3 }, x);
+  for (const c of [16, 256]) add(`muxpool ≥ 1.3× rpc-websockets calls/s, small, C=${c}`, get("small", c, "muxpool")?.vsPeer, { min: 1.3 });
   for (const c of [16, 256]) {
     const m = get("small", c, "muxpool");
     const k = get("small", c, "raw ws corked");
-    add(`muxpool ≥ 0.9× raw ws corked calls/s, small, C=${c}`, m && k ? pairedRatio(m.runs, k.runs) : null, { min: 0.9 }, x);
+    add(`muxpool ≥ 0.9× raw ws corked calls/s, small, C=${c}`, m && k ? pairedRatio(m.runs, k.runs) : null, { min: 0.9 });
   }
   for (const c of [16, 256]) {
     const m = get("small", c, "muxpool");
-    add(`muxpool client CPU per call ≤ raw ws's, small, C=${c}`, m?.cpuVsBase, { max: 1 }, x, m?.cpu ? `; ${fixed(m.cpu.med, 1)} µs` : "");
+    add(`muxpool client CPU per call ≤ raw ws's, small, C=${c}`, m?.cpuVsBase, { max: 1 }, {}, m?.cpu ? `; ${fixed(m.cpu.med, 1)} µs` : "");
   }
   const one = get("small", 1, "muxpool");
-  add("muxpool p50 at C=1 within 10 % of raw ws's", one?.p50VsBase, { max: 1.1 }, x, one ? `; ${ms(one.p50)} ms` : "");
-  add('`coalesce: "batch"` ≥ 3× raw ws calls/s, small, C=256', get("small", 256, "muxpool batch")?.vsBase, { min: 3 }, x);
-  for (const c of [16, 256]) add(`muxpool ≥ 1.0× raw ws calls/s, 4 KiB, C=${c}`, get("4KiB", c, "muxpool")?.vsBase, { min: 1 }, x);
+  add("muxpool p50 at C=1 within 10 % of raw ws's", one?.p50VsBase, { max: 1.1 }, {}, one ? `; ${ms(one.p50)} ms` : "");
+  add('`coalesce: "batch"` ≥ 3× raw ws calls/s, small, C=256', get("small", 256, "muxpool batch")?.vsBase, { min: 3 });
+  for (const c of [16, 256]) add(`muxpool ≥ 1.0× raw ws calls/s, 4 KiB, C=${c}`, get("4KiB", c, "muxpool")?.vsBase, { min: 1 });
   const mem = memory.find((r) => r.client === "muxpool" && r.status === "ok");
   add("muxpool ≤ 300 bytes per pending call", mem?.bytes, { max: 300 }, { f: (v) => String(Math.round(v)), unit: " B" });
   for (const runtime of ["Deno", "Chromium"]) {
     const m = web.find((r) => r.group === runtime && r.concurrency === 256 && r.client === "muxpool" && r.status === "ok");
-    add(`${runtime}: muxpool ≥ 0.9× raw WebSocket calls/s, C=256`, m?.vsBase, { min: 0.9 }, x);
+    add(`${runtime}: muxpool ≥ 0.9× raw WebSocket calls/s, C=256`, m?.vsBase, { min: 0.9 });
   }
   return out;
 }
