@@ -80,12 +80,12 @@ export async function openBrowser(root) {
       return processTime === undefined ? null : { user: processTime * 1e6, system: 0 };
     });
     await page.goto(`http://127.0.0.1:${http.address().port}/`);
-    await page.waitForFunction(() => window.benchReady === true, null, { timeout: 15_000 }).catch(() => {
+    await page.waitForFunction(() => globalThis.benchReady === true, null, { timeout: 15_000 }).catch(() => {
       throw new Error(`the bench page did not load: ${errors.join("; ") || "no error reported"}`);
     });
     return {
       version: browser.version(),
-      run: (cell) => page.evaluate((c) => window.benchRun(c), cell),
+      run: (cell) => page.evaluate((c) => globalThis.benchRun(c), cell),
       close: async () => {
         await browser.close();
         http.close();
