@@ -386,10 +386,10 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
         break;
       }
       case "reload":
-        push("reload", `reload: replacing ${plural(ev.count ?? 0, "socket")}`);
+        push("reload", `reload: replacing ${plural(ev.count, "socket")}`);
         break;
       case "reloaded":
-        push("reloaded", `reloaded ${plural(ev.count ?? 0, "socket")} in ${duration(ev.duration ?? 0)}`);
+        push("reloaded", `reloaded ${plural(ev.count, "socket")} in ${ev.duration === undefined ? "?" : duration(ev.duration)}`);
         break;
     }
     // The header and the open / size tile read pool.options: show the change now, not at the next sample.
@@ -700,8 +700,8 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, te
   return node;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
+function plural(n: number | undefined, word: string): string {
+  return `${n ?? "?"} ${word}${n === 1 ? "" : "s"}`;
 }
 
 const DURATION_OPTIONS: ReadonlySet<string> = new Set(["ttl", "timeout", "drainTimeout", "connectTimeout"]);
