@@ -310,7 +310,7 @@ describe("dashboard demo in Chromium", () => {
     // Applied to the live pool: one dashboard, not a new one stacked on the old, and an update event.
     expect(await page.getByTestId("muxpool-dashboard").count()).toBe(1);
     await expect.poll(async () => (await logTexts("update"))[0]).toEqual(expect.stringContaining("update: ttl 3.0 s"));
-    // Every socket expires twice: at once (it is older than 3 s), then its replacement 2.7–3 s later (TTL after jitter).
+    // Every slot rotates twice: its socket expires within 3 s (at once if already older), then its replacement 2.7–3 s after opening.
     await expect.poll(() => stat("expired"), { timeout: 12_000, interval: 200 }).toBeGreaterThanOrEqual(expiredBefore + 2 * SIZE);
     const samples = await stopOpenSampler();
     expect(samples.length).toBeGreaterThan(30);
