@@ -124,7 +124,7 @@ applyButton.addEventListener("click", () =>
     // update() checks every value before it changes any (InvalidConfigError names the option).
     const previous: PoolUpdate = { strategy: o.strategy, ttl: o.ttl, maxInFlight: o.maxInFlight };
     if (Object.keys(live).length > 0) pool.update(live);
-    const done = Object.entries(live).map(([key, value]) => `${key} ${String(value)}`);
+    const done = Object.entries(live).map(([key, value]) => `${key} ${String(value)}${key === "ttl" ? " ms" : ""}`);
     if (resize) {
       const from = o.size;
       showHint("busy", `Resizing ${from} → ${s.size}…`);
