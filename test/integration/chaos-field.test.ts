@@ -117,10 +117,10 @@ class Ledger {
 
   /** A WebSocket constructor for the pool that records what it writes. */
   webSocket(): PoolOptions["WebSocket"] {
-    const ledger = this;
+    const saw = (data: unknown, open: boolean): void => this.saw(data, open);
     class LedgerSocket extends WsWebSocket {
       override send(data: unknown, ...rest: unknown[]): void {
-        ledger.saw(data, this.readyState === WsWebSocket.OPEN);
+        saw(data, this.readyState === WsWebSocket.OPEN);
         (super.send as (...a: unknown[]) => void)(data, ...rest);
       }
     }
