@@ -257,7 +257,9 @@ class Caller {
           p = pool.call("record", [t, { reply: c.malformed }], opts);
           break;
         case "nullid":
-          p = pool.call("record", [t, { reply: "null-id" }], opts);
+          // when other calls share its socket the null-id error is only reported: the call then
+          // times out, so its deadline is short
+          p = pool.call("record", [t, { reply: "null-id" }], { timeout: 1_000, ...opts });
           break;
         case "big":
           p = pool.call("record", [t, { pad: "x".repeat(BIG_PAD) }], opts);
@@ -590,6 +592,23 @@ function withMaxRequestSize(url: string | { url: string }[], options: PoolOption
   }
 }
 
+/**
+ * Waits for `promise` at most `ms` (a call that never settles must not hang
+ * the run: the verdict counts it as lost); resolves to whether it settled.
+ */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Slack after a run's budget for the calls still out to settle (their own deadlines are 4 s at most). */
+const SETTLE_SLACK_MS = 10_000;
+
 function fmt(counts: Record<string, number>): string {
   return Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(", ");
 }
@@ -648,7 +667,7 @@ describe("chaos, widened: the failures found in the field", () => {
         }
       }
     };
-    await Promise.all(Array.from({ length: 200 }, worker));
+    const settled = await within(Promise.all(Array.from({ length: 200 }, worker)), BUDGET + SETTLE_SLACK_MS);
     await loop.stop();
     const wall = performance.now() - t0;
     clear();
@@ -670,6 +689,7 @@ describe("chaos, widened: the failures found in the field", () => {
     );
     expectVerdict(v, tag);
     expect([...missing], `${tag} library features the run needs`).toEqual([]);
+    expect(settled, `${tag} every call settled`).toBe(true);
     expect(caller.calls.length, `${tag} all calls made within the ${BUDGET} ms budget`).toBeGreaterThanOrEqual(N);
     expectStatsAddUp(pool, caller.calls.length, tag);
     // a bad frame costs at most one socket: a frame refused with 1009 is never re-sent
@@ -767,15 +787,16 @@ describe("chaos, widened: the failures found in the field", () => {
           else await caller.send(pool, caller.pick(mix));
         }
       };
-      await Promise.all(Array.from({ length: 24 }, worker));
+      const hung: string[] = [];
+      if (!(await within(Promise.all(Array.from({ length: 24 }, worker)), Math.max(0, deadline - performance.now()) + SETTLE_SLACK_MS))) hung.push("calls still unsettled 10 s after the budget");
       if (!state.fired) {
         state.fired = true;
         end(rand() < 0.5 ? "destroy" : "close", "the test");
       }
-      await ended;
-      await Promise.all(late);
+      if (!(await within(ended!, 5_000))) hung.push(`${trigger.action}() did not resolve within 5 s`);
+      if (!(await within(Promise.all(late), 5_000))) hung.push("a call made after the end did not settle within 5 s");
       // a call after the end: refused
-      await caller.send(pool, caller.make("late", false));
+      if (!(await within(caller.send(pool, caller.make("late", false)), 5_000))) hung.push("a call made after the end did not settle within 5 s");
       await sleep(5);
       const made = caller.calls.length - first;
       const lt = `${tag} lifetime ${lifetimes} (ended by ${trigger.action} on ${trigger.type} #${trigger.nth})`;
@@ -784,6 +805,7 @@ describe("chaos, widened: the failures found in the field", () => {
       const unsettled = caller.calls.slice(first).filter((c) => c.settles !== 1).length;
       const byCode = Object.values(st.calls.failedBy).reduce((a, b) => a + b, 0);
       const bad = [
+        ...hung,
         state.afterDestroy.length > 0 ? `events after destroy(): ${state.afterDestroy.join(", ")}` : "",
         state.afterShutdown.length > 0 ? `events after shutdown: ${state.afterShutdown.join(", ")}` : "",
         state.shutdowns !== 1 ? `${state.shutdowns} shutdown events` : "",
@@ -849,7 +871,7 @@ describe("chaos, widened: the failures found in the field", () => {
         await caller.send(pool, c);
       }
     };
-    await Promise.all(Array.from({ length: 64 }, worker));
+    const settled = await within(Promise.all(Array.from({ length: 64 }, worker)), BUDGET + SETTLE_SLACK_MS);
     const wall = performance.now() - t0;
     await sleep(20);
     const v = judge(caller.calls, server.executions, ledger, { closing: false });
@@ -860,6 +882,7 @@ describe("chaos, widened: the failures found in the field", () => {
         `events: ${fmt(events)}; outcomes: ${fmt(v.outcomes)}; ${verdictLine(v)}`,
     );
     expectVerdict(v, tag);
+    expect(settled, `${tag} every call settled`).toBe(true);
     expect(caller.calls.length, `${tag} all calls made within the ${BUDGET} ms budget`).toBeGreaterThanOrEqual(N);
     // a healthy busy socket is never declared dead: every call succeeds, no socket is lost
     expect(caller.calls.filter((c) => !c.ok).map((c) => `${c.kind} ${c.tokens[0]}: ${describeError(c.error)}`).slice(0, 10), `${tag} failed calls`).toEqual([]);
