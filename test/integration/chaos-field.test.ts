@@ -461,7 +461,7 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
       allowed = options.closing;
     } else if (e instanceof MuxPoolError && c.kind === "huge") {
       key = `refused ${e.code}`;
-      allowed = e.message.includes(String(MAX_REQUEST_SIZE)) && /\b\d{5,}\b/.test(e.message.replace(String(MAX_REQUEST_SIZE), ""));
+      allowed = givesSizeAndLimit(e.message);
       if (!allowed) problem(c, `refused, but the message does not give the size and the limit (${MAX_REQUEST_SIZE}): ${e.message}`);
     } else {
       key = e instanceof MuxPoolError ? e.code : "other";
@@ -479,6 +479,17 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     }
   }
   return v;
+}
+
+/**
+ * The refusal of a frame over `maxRequestSize` names the limit and the
+ * frame's size: "32768" (or "32,768", or "32 KiB") and a bigger number.
+ */
+function givesSizeAndLimit(message: string): boolean {
+  const m = message.replace(/(\d)[,_ ](?=\d{3}\b)/g, "$1");
+  const numbers = [...m.matchAll(/(\d+(?:\.\d+)?)\s*(KiB|KB|kB)?/g)].map(([, n, unit]) => Number(n) * (unit ? 1024 : 1));
+  const limit = numbers.some((n) => n === MAX_REQUEST_SIZE);
+  return limit && numbers.some((n) => n > MAX_REQUEST_SIZE);
 }
 
 /** `succeeded + failed` = calls made, `failedBy` adds up, nothing left in flight or queued. */
