@@ -53,7 +53,7 @@
  * and per pool: `succeeded + failed` = calls made, `failedBy` sums to
  * `failed`, nothing in flight or queued, no socket left after close.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { WebSocket as WsWebSocket } from "ws";
 import { defer, note, own, startProxy, startServer } from "../fixtures/harness.ts";
 import { prng, sleep, waitFor } from "../fixtures/pool-helpers.ts";
@@ -627,6 +627,31 @@ function fmt(counts: Record<string, number>): string {
 // ───────────────────────────── the runs ─────────────────────────────
 
 const SHARE = { faults: 0.6, lifetimes: 0.25, inOrder: 0.15 };
+
+/** Figures of all runs, for the one summary line printed after the file. */
+const total = { runs: 0, calls: 0, wall: 0, rerouted: 0, retried: 0, faults: {} as FaultCounts, lost: 0, duplicates: 0, runAfterRejection: 0, writtenAfterRejection: 0, wrongMaybeExecuted: 0, disallowed: 0 };
+function addUp(calls: number, wall: number, stats: { rerouted: number; retried: number }, faults: FaultCounts, v: Verdict): void {
+  total.runs++;
+  total.calls += calls;
+  total.wall += wall;
+  total.rerouted += stats.rerouted;
+  total.retried += stats.retried;
+  for (const [k, n] of Object.entries(faults)) total.faults[k] = (total.faults[k] ?? 0) + n;
+  total.lost += v.lost;
+  total.duplicates += v.duplicates;
+  total.runAfterRejection += v.runAfterRejection;
+  total.writtenAfterRejection += v.writtenAfterRejection;
+  total.wrongMaybeExecuted += v.wrongMaybeExecuted;
+  total.disallowed += v.disallowed;
+}
+afterAll(() => {
+  const sum = Object.values(total.faults).reduce((a, b) => a + b, 0);
+  console.log(
+    `[chaos-field seed=${SEED}] SUMMARY ${total.runs} runs, ${total.calls} calls in ${Math.round(total.wall)} ms; faults ${sum} (${fmt(total.faults)}); ` +
+      `rerouted ${total.rerouted}, retried ${total.retried}; lost ${total.lost}, duplicates ${total.duplicates}, run-after-rejection ${total.runAfterRejection}, ` +
+      `written-after-rejection ${total.writtenAfterRejection}, wrong maybeExecuted ${total.wrongMaybeExecuted}, disallowed endings ${total.disallowed}`,
+  );
+});
 const budgetOf = (share: number): number => Math.round(BUDGET_MS * share);
 
 describe("chaos, widened: the failures found in the field", () => {
@@ -690,6 +715,7 @@ describe("chaos, widened: the failures found in the field", () => {
     const kinds: Record<string, number> = {};
     for (const c of caller.calls) kinds[c.kind] = (kinds[c.kind] ?? 0) + 1;
     const bigCalls = kinds.big ?? 0;
+    addUp(caller.calls.length, wall, s.calls, { ...faults, "malformed replies": (kinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length, "null-id errors": kinds.nullid ?? 0, "over server maxPayload": bigCalls, "over maxRequestSize": kinds.huge ?? 0 }, v);
     console.log(
       `${tag} ${caller.calls.length} calls in ${Math.round(wall)} ms; ` +
         `faults: ${fmt(faults)}; calls by kind: ${fmt(kinds)}; ` +
@@ -794,7 +820,10 @@ describe("chaos, widened: the failures found in the field", () => {
       const budget = 100 + Math.floor(rand() * 300);
       const worker = async (): Promise<void> => {
         while (pool.state === "open" && caller.calls.length - first < budget && caller.calls.length < N && performance.now() < deadline) {
-          if (rand() < mix.group) await caller.group(pool, 4 + Math.floor(rand() * 20), rand() * 8, later);
+          if (rand() < mix.group) {
+            faults["shared-signal groups"] = (faults["shared-signal groups"] ?? 0) + 1;
+            await caller.group(pool, 4 + Math.floor(rand() * 20), rand() * 8, later);
+          }
           else await caller.send(pool, caller.pick(mix));
         }
       };
@@ -834,6 +863,10 @@ describe("chaos, widened: the failures found in the field", () => {
     const wall = performance.now() - t0;
     await sleep(50);
     const v = judge(caller.calls, server.executions, ledger, { closing: true });
+    const lkinds: Record<string, number> = {};
+    for (const c of caller.calls) lkinds[c.kind] = (lkinds[c.kind] ?? 0) + 1;
+    const listenerEnds = Object.entries(ends).filter(([k]) => !k.endsWith("the test")).reduce((n, [, x]) => n + x, 0);
+    addUp(caller.calls.length, wall, totals, { ...faults, "destroy()/close() from a listener": listenerEnds, "malformed replies": (lkinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length, "null-id errors": lkinds.nullid ?? 0, "over server maxPayload": lkinds.big ?? 0, "over maxRequestSize": lkinds.huge ?? 0 }, v);
     console.log(
       `${tag} ${caller.calls.length} calls over ${lifetimes} pools in ${Math.round(wall)} ms; faults: ${fmt(faults)}; ends: ${fmt(ends)}; ` +
         `reconnects ${totals.reconnects}, rerouted ${totals.rerouted}, retried ${totals.retried}; outcomes: ${fmt(v.outcomes)}; ${verdictLine(v)}; lifetime problems ${problems.length}` +
@@ -888,6 +921,7 @@ describe("chaos, widened: the failures found in the field", () => {
     const v = judge(caller.calls, server.executions, ledger, { closing: false });
     const s = pool.stats();
     const slow = caller.calls.filter((c) => c.kind === "slow");
+    addUp(caller.calls.length, wall, s.calls, { "slow calls on an in-order server": slow.length }, v);
     console.log(
       `${tag} ${caller.calls.length} calls (${slow.length} slow) in ${Math.round(wall)} ms; reconnects ${s.reconnects}, rerouted ${s.calls.rerouted}, retried ${s.calls.retried}; ` +
         `events: ${fmt(events)}; outcomes: ${fmt(v.outcomes)}; ${verdictLine(v)}`,
