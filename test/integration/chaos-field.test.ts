@@ -436,7 +436,12 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     // what each kind may end with
     let allowed: boolean;
     let key: string;
-    if (c.abortReason !== undefined && e === c.abortReason) {
+    if (c.kind === "huge" && e instanceof MuxPoolError && !(e instanceof ConnectionLostError) && !(e instanceof TimeoutError) && !(e instanceof PoolClosedError)) {
+      // refused before it was written (the class is the library's choice; the message must explain)
+      key = `refused ${e.code}`;
+      allowed = givesSizeAndLimit(e.message);
+      if (!allowed) problem(c, `refused, but the message does not give the size and the limit (${MAX_REQUEST_SIZE}): ${e.message}`);
+    } else if (c.abortReason !== undefined && e === c.abortReason) {
       key = "aborted";
       allowed = true;
     } else if (e instanceof ConnectionLostError) {
@@ -459,15 +464,11 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     } else if (e instanceof PoolClosedError) {
       key = "PoolClosed";
       allowed = options.closing;
-    } else if (e instanceof MuxPoolError && c.kind === "huge") {
-      key = `refused ${e.code}`;
-      allowed = givesSizeAndLimit(e.message);
-      if (!allowed) problem(c, `refused, but the message does not give the size and the limit (${MAX_REQUEST_SIZE}): ${e.message}`);
     } else {
       key = e instanceof MuxPoolError ? e.code : "other";
       allowed = false;
     }
-    if (c.kind === "huge" && (written || !(e instanceof MuxPoolError) || e instanceof ConnectionLostError || e instanceof TimeoutError)) {
+    if (c.kind === "huge" && (written || !key.startsWith("refused")) && !(e instanceof PoolClosedError && options.closing && !written)) {
       allowed = false;
       key = `huge not refused: ${key}`;
     }
