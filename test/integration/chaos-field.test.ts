@@ -128,10 +128,15 @@ class Ledger {
   }
 
   saw(data: unknown, open: boolean): void {
-    if (typeof data !== "string" || !data.includes('"record"')) return;
+    const text = typeof data === "string"
+      ? data
+      : ArrayBuffer.isView(data) || data instanceof ArrayBuffer
+      ? new TextDecoder().decode(data as ArrayBuffer)
+      : "";
+    if (!text.includes('"record"')) return;
     let msg: unknown;
     try {
-      msg = JSON.parse(data);
+      msg = JSON.parse(text);
     } catch {
       return;
     }
@@ -158,6 +163,7 @@ type Kind =
   | "batch" // 2–4 records in one frame; maybe one entry answered malformed
   | "malformed" // the reply to its id cannot be read: ProtocolError
   | "nullid" // answered by a null-id error: RemoteError (or reported, then TimeoutError)
+  | "nullbatch" // a batch the server refuses whole with one null-id error, running none of it
   | "big" // over the server's frame limit: its socket closes with 1009
   | "huge" // over maxRequestSize: refused before it is written
   | "slow" // sleeps on the server before answering
@@ -194,6 +200,7 @@ interface CallMix {
   batch: number;
   malformed: number;
   nullid: number;
+  nullbatch: number;
   big: number;
   huge: number;
   slow: number;
@@ -214,7 +221,7 @@ class Caller {
   make(kind: Kind, idempotent: boolean): Call {
     const i = this.calls.length;
     const base = `${SEED}-${this.run}-${i}`;
-    const n = kind === "batch" ? 2 + Math.floor(this.rand() * 3) : 1;
+    const n = kind === "batch" || kind === "nullbatch" ? 2 + Math.floor(this.rand() * 3) : 1;
     const c: Call = {
       i,
       kind,
@@ -241,7 +248,7 @@ class Caller {
   pick(mix: CallMix): Call {
     const r = this.rand();
     let acc = 0;
-    for (const kind of ["batch", "malformed", "nullid", "big", "huge", "slow"] as const) {
+    for (const kind of ["batch", "malformed", "nullid", "nullbatch", "big", "huge", "slow"] as const) {
       acc += mix[kind];
       if (r < acc) return this.make(kind, kind === "slow" ? false : this.rand() < 0.5);
     }
@@ -257,6 +264,9 @@ class Caller {
       switch (c.kind) {
         case "batch":
           p = pool.batch(c.tokens.map((tok, j) => ({ method: "record", params: j === c.badEntry ? [tok, { reply: c.malformed }] : [tok] })), opts);
+          break;
+        case "nullbatch":
+          p = pool.batch(c.tokens.map((tok, j) => ({ method: "record", params: j === 0 ? [tok, { refuseBatch: true }] : [tok] })), { timeout: 1_000, ...opts });
           break;
         case "malformed":
           p = pool.call("record", [t, { reply: c.malformed }], opts);
@@ -396,7 +406,7 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     const ranAtAll = runs.some((n) => n > 0);
     if (c.ok) {
       count("ok");
-      if (c.kind === "malformed" || c.kind === "nullid" || c.kind === "big" || c.kind === "huge" || c.kind === "late") {
+      if (c.kind === "malformed" || c.kind === "nullid" || c.kind === "nullbatch" || c.kind === "big" || c.kind === "huge" || c.kind === "late") {
         v.disallowed++;
         problem(c, `resolved with ${JSON.stringify(c.value)}; expected a rejection`);
       } else if (c.kind === "batch") {
@@ -458,14 +468,14 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
       }
     } else if (e instanceof RemoteError) {
       key = "RemoteError";
-      allowed = c.kind === "nullid" && e.remoteCode === -32600;
+      allowed = (c.kind === "nullid" || c.kind === "nullbatch") && e.remoteCode === -32600;
     } else if (e instanceof ProtocolError) {
       key = "ProtocolError";
       allowed = c.kind === "malformed";
     } else if (e instanceof TimeoutError) {
       key = `Timeout maybeExecuted=${String((e as { maybeExecuted?: unknown }).maybeExecuted)}`;
       // a null-id error on a socket with other calls in flight is reported, not matched
-      allowed = c.kind === "nullid" || c.mayTimeOut;
+      allowed = c.kind === "nullid" || c.kind === "nullbatch" || c.mayTimeOut;
     } else if (e instanceof PoolClosedError) {
       key = "PoolClosed";
       allowed = options.closing;
@@ -698,7 +708,7 @@ describe("chaos, widened: the failures found in the field", () => {
     const t0 = performance.now();
     const loop = faultLoop(server, proxy, rand, later, [2, 12], faults);
 
-    const mix: CallMix = { batch: 0.1, malformed: 0.04, nullid: 0.02, big: 0.006, huge: 0.006, slow: 0, group: 0.01 };
+    const mix: CallMix = { batch: 0.1, malformed: 0.04, nullid: 0.02, nullbatch: 0.01, big: 0.006, huge: 0.006, slow: 0, group: 0.01 };
     const deadline = t0 + BUDGET;
     const worker = async (): Promise<void> => {
       while (caller.calls.length < N && performance.now() < deadline) {
@@ -723,7 +733,7 @@ describe("chaos, widened: the failures found in the field", () => {
     const kinds: Record<string, number> = {};
     for (const c of caller.calls) kinds[c.kind] = (kinds[c.kind] ?? 0) + 1;
     const bigCalls = kinds.big ?? 0;
-    addUp(caller.calls.length, wall, s.calls, { ...faults, "malformed replies": (kinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length, "null-id errors": kinds.nullid ?? 0, "over server maxPayload": bigCalls, "over maxRequestSize": kinds.huge ?? 0 }, v);
+    addUp(caller.calls.length, wall, s.calls, { ...faults, "malformed replies": (kinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length, "null-id errors": (kinds.nullid ?? 0) + (kinds.nullbatch ?? 0), "over server maxPayload": bigCalls, "over maxRequestSize": kinds.huge ?? 0 }, v);
     console.log(
       `${tag} ${caller.calls.length} calls in ${Math.round(wall)} ms; ` +
         `faults: ${fmt(faults)}; calls by kind: ${fmt(kinds)}; ` +
@@ -766,7 +776,7 @@ describe("chaos, widened: the failures found in the field", () => {
     const missing = new Set<string>();
     const faults: FaultCounts = {};
     const loop = faultLoop(server, proxy, rand, later, [10, 40], faults);
-    const mix: CallMix = { batch: 0.1, malformed: 0.04, nullid: 0.02, big: 0.004, huge: 0.004, slow: 0, group: 0.02 };
+    const mix: CallMix = { batch: 0.1, malformed: 0.04, nullid: 0.02, nullbatch: 0.01, big: 0.004, huge: 0.004, slow: 0, group: 0.02 };
     const problems: string[] = [];
     const ends: Record<string, number> = {};
     let totals = { rerouted: 0, retried: 0, reconnects: 0 };
@@ -879,7 +889,7 @@ describe("chaos, widened: the failures found in the field", () => {
     const lkinds: Record<string, number> = {};
     for (const c of caller.calls) lkinds[c.kind] = (lkinds[c.kind] ?? 0) + 1;
     const listenerEnds = Object.entries(ends).filter(([k]) => !k.endsWith("the test")).reduce((n, [, x]) => n + x, 0);
-    addUp(caller.calls.length, wall, totals, { ...faults, "destroy()/close() from a listener": listenerEnds, "malformed replies": (lkinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length, "null-id errors": lkinds.nullid ?? 0, "over server maxPayload": lkinds.big ?? 0, "over maxRequestSize": lkinds.huge ?? 0 }, v);
+    addUp(caller.calls.length, wall, totals, { ...faults, "destroy()/close() from a listener": listenerEnds, "malformed replies": (lkinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length, "null-id errors": (lkinds.nullid ?? 0) + (lkinds.nullbatch ?? 0), "over server maxPayload": lkinds.big ?? 0, "over maxRequestSize": lkinds.huge ?? 0 }, v);
     console.log(
       `${tag} ${caller.calls.length} calls over ${lifetimes} pools in ${Math.round(wall)} ms; faults: ${fmt(faults)}; ends: ${fmt(ends)}; ` +
         `reconnects ${totals.reconnects}, rerouted ${totals.rerouted}, retried ${totals.retried}; outcomes: ${fmt(v.outcomes)}; ${verdictLine(v)}; lifetime problems ${problems.length}` +
@@ -921,7 +931,7 @@ describe("chaos, widened: the failures found in the field", () => {
     const deadline = t0 + BUDGET;
     // about 6 slow calls per 1,000, at least 4: each blocks its socket for 300–450 ms
     const slowEvery = Math.max(1, Math.min(Math.floor(N / 4), 170));
-    const mix: CallMix = { batch: 0.1, malformed: 0, nullid: 0, big: 0, huge: 0, slow: 0, group: 0 };
+    const mix: CallMix = { batch: 0.1, malformed: 0, nullid: 0, nullbatch: 0, big: 0, huge: 0, slow: 0, group: 0 };
     const worker = async (): Promise<void> => {
       while (caller.calls.length < N && performance.now() < deadline) {
         const c = caller.calls.length % slowEvery === slowEvery - 1 ? caller.make("slow", false) : caller.pick(mix);

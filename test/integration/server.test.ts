@@ -626,6 +626,10 @@ describe("demo RPC server: field faults (chaos-field)", () => {
     // in a batch, the misbehaving entry takes the place of its response; the others are normal
     c.send([{ jsonrpc: "2.0", id: 20, method: "record", params: ["b1"] }, { jsonrpc: "2.0", id: 21, method: "record", params: ["b2", { reply: "no-result" }] }]);
     expect(await c.next((m) => Array.isArray(m))).toEqual([{ jsonrpc: "2.0", id: 20, result: 1 }, { jsonrpc: "2.0", id: 21 }]);
+    // refuseBatch: one null-id error for the whole batch, nothing executed
+    c.send([{ jsonrpc: "2.0", id: 30, method: "record", params: ["r1"] }, { jsonrpc: "2.0", id: 31, method: "record", params: ["r2", { refuseBatch: true }] }]);
+    expect(await c.next((m) => m.id === null)).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600 } });
+    expect([s.executions.has("r1"), s.executions.has("r2")]).toEqual([false, false]);
   });
 
   it("maxPayload: an oversized message closes the socket with 1009 and never executes", async () => {
