@@ -229,7 +229,7 @@ class Caller {
       tokens: n === 1 ? [base] : Array.from({ length: n }, (_, j) => `${base}-${j}`),
       badEntry: kind === "batch" && this.rand() < 0.3 ? Math.floor(this.rand() * n) : -1,
       malformed: kind === "malformed" || kind === "batch" ? MALFORMED[Math.floor(this.rand() * MALFORMED.length)] : undefined,
-      sleep: kind === "slow" ? 300 + Math.floor(this.rand() * 150) : 0,
+      sleep: kind === "slow" ? 400 + Math.floor(this.rand() * 200) : 0,
       settles: 0,
       ok: undefined,
       value: undefined,
@@ -917,9 +917,10 @@ describe("chaos, widened: the failures found in the field", () => {
         size: SIZE,
         maxInFlight: 32,
         timeout: 10_000,
-        // a slow call (300–450 ms) outlasts interval + timeout (200 ms): only a
-        // ping the peer's WebSocket layer answers keeps the socket alive
-        heartbeat: { interval: 100, timeout: 100 },
+        // a slow call (400–600 ms) outlasts interval + timeout (300 ms): only a
+        // ping the peer's WebSocket layer answers keeps the socket alive (the
+        // 200 ms timeout leaves room for a busy shared machine's event loop)
+        heartbeat: { interval: 100, timeout: 200 },
         reconnect: { initialDelay: 5, maxDelay: 50 },
         WebSocket: ledger.webSocket(),
       }),
@@ -929,7 +930,7 @@ describe("chaos, widened: the failures found in the field", () => {
     await waitFor(() => pool.stats().connections.open === SIZE, 5_000, `${tag} pool open`);
     const t0 = performance.now();
     const deadline = t0 + BUDGET;
-    // about 6 slow calls per 1,000, at least 4: each blocks its socket for 300–450 ms
+    // about 6 slow calls per 1,000, at least 4: each blocks its socket for 400–600 ms
     const slowEvery = Math.max(1, Math.min(Math.floor(N / 4), 170));
     const mix: CallMix = { batch: 0.1, malformed: 0, nullid: 0, nullbatch: 0, big: 0, huge: 0, slow: 0, group: 0 };
     const worker = async (): Promise<void> => {
