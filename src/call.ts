@@ -9,9 +9,8 @@
 
 import type { Codec, RequestId } from "./codec.ts";
 import { InvalidConfigError } from "./errors.ts";
-import type { Connection } from "./connection.ts";
 import type { CallOptions, RetryMode } from "./options.ts";
-import type { ConnectionInfo } from "./strategies.ts";
+import type { ConnectionInfo, ConnectionState } from "./strategies.ts";
 
 /** Where a call is; see the module doc. */
 export const NOWHERE = 0;
@@ -27,12 +26,28 @@ export interface BatchRequest {
   params?: unknown;
 }
 
+/** How a call comes to be placed: new (`maxQueue` may refuse it) or moved (already accepted). */
+export type Placement = "admit" | "move";
+
 /** What a call is: a request (one reply), a notification (no reply) or a batch (one frame, one reply per request). */
 export type CallKind = "request" | "notification" | "batch";
 
+/**
+ * The connection holding a call, as the call sees it (the pool knows it as
+ * a `Connection`; naming that class here would make an import cycle).
+ */
+export interface Holder {
+  readonly id: number;
+  readonly state: ConnectionState;
+  readonly inFlight: number;
+  readonly queued: number;
+  /** Bumped on every new socket. */
+  readonly generation: number;
+}
+
 /** A `withConnection` session: calls pinned to one connection, for one socket's life. */
 export interface Pin {
-  readonly conn: Connection;
+  readonly conn: Holder;
   /** The connection's socket generation when the session began. */
   readonly generation: number;
   ended: boolean;
@@ -50,7 +65,7 @@ export class PendingCall {
   readonly idempotent: boolean;
   where: Where = NOWHERE;
   /** The connection whose queue or in-flight map holds it. */
-  conn: Connection | undefined = undefined;
+  conn: Holder | undefined = undefined;
   /** Wire id(s) of the current send; a resend gets new ones. */
   id: RequestId | undefined = undefined;
   ids: RequestId[] | undefined = undefined;
@@ -94,16 +109,15 @@ export function label(call: { readonly seq: number; readonly method: string }): 
   return `call ${call.seq} ("${call.method}")`;
 }
 
-/** Why `pool.batch(requests)` cannot be sent (an `InvalidConfigError`), or `undefined`. */
-export function checkBatch(requests: readonly BatchRequest[], codec: Codec): InvalidConfigError | undefined {
+/** Throws `InvalidConfigError` if `pool.batch(requests)` cannot be sent. */
+export function checkBatch(requests: readonly BatchRequest[], codec: Codec): void {
   if (
     !Array.isArray(requests) || requests.length === 0 ||
     !requests.every((r) => typeof r === "object" && r !== null && typeof r.method === "string")
   ) {
-    return new InvalidConfigError("requests", "Expected `requests` to be a non-empty list of `{ method, params? }`");
+    throw new InvalidConfigError("requests", "Expected `requests` to be a non-empty list of `{ method, params? }`");
   }
-  if (typeof codec.encodeBatch !== "function") return new InvalidConfigError("codec", "`batch()` needs a codec with `encodeBatch`");
-  return undefined;
+  if (typeof codec.encodeBatch !== "function") throw new InvalidConfigError("codec", "`batch()` needs a codec with `encodeBatch`");
 }
 
 /** Where a call is, in words, for messages; `inPoolQueue` says it for the pool's wait queue. */

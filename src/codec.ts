@@ -19,11 +19,17 @@ export interface OutgoingRequest {
   params: unknown;
 }
 
-/** What a decoded inbound frame holds: one of these per message. */
+/**
+ * What a decoded inbound frame holds: one of these per message. `invalid`
+ * is a message the codec could read only in part: when it names a request
+ * id, that call rejects at once with a `ProtocolError` giving `reason`;
+ * without one it is reported as an `error` event.
+ */
 export type Incoming =
   | { kind: "result"; id: RequestId; result: unknown }
   | { kind: "error"; id: RequestId | null; error: RemoteErrorShape }
-  | { kind: "notification"; method: string; params: unknown };
+  | { kind: "notification"; method: string; params: unknown }
+  | { kind: "invalid"; id: RequestId | null; reason: string };
 
 /** A server-side error as the codec decodes it. */
 export interface RemoteErrorShape {
@@ -34,8 +40,10 @@ export interface RemoteErrorShape {
 
 /**
  * Turns calls into frames and frames into replies. Implementations must be
- * pure: no sockets, no timers. `decode` throws on a frame it cannot read; the
- * pool catches that, counts it and reports it as a `ProtocolError` event.
+ * pure: no sockets, no timers. `decode` throws on a frame it cannot read at
+ * all; the pool catches that, counts it and reports it as a `ProtocolError`
+ * event. A message it can read in part is an `invalid` one, so that the
+ * other messages of the frame, and the call it answers, are not lost.
  */
 export interface Codec {
   /** `"binary"` makes the pool ask for `ArrayBuffer` frames. @default "text" */
@@ -59,29 +67,44 @@ function isId(value: unknown): value is RequestId {
   return (typeof value === "string" && value !== "") || (typeof value === "number" && value !== 0 && Number.isFinite(value));
 }
 
+/**
+ * One JSON-RPC 2.0 message (§4 request/notification, §5 response). A
+ * response must carry exactly one of `result` and `error`, and an error
+ * object an integer `code` and a string `message` (§5.1); one that does not
+ * is `invalid`, naming its id when it has a usable one.
+ */
 function decodeOne(message: unknown): Incoming {
   if (typeof message !== "object" || message === null || Array.isArray(message)) {
-    throw new TypeError("a JSON-RPC message must be an object");
+    return invalid(null, "a JSON-RPC message must be an object");
   }
   const m = message as Record<string, unknown>;
-  if (m.jsonrpc !== "2.0") throw new TypeError('missing "jsonrpc": "2.0"');
-  if ("id" in m && m.id !== undefined && m.id !== null) {
-    if (!isId(m.id)) throw new TypeError(`invalid id ${JSON.stringify(m.id)}`);
-    if ("error" in m) return { kind: "error", id: m.id, error: errorShape(m.error) };
-    if ("result" in m) return { kind: "result", id: m.id, result: m.result };
-    throw new TypeError(`reply ${JSON.stringify(m.id)} has neither result nor error`);
+  const hasId = m.id !== undefined && m.id !== null;
+  if (hasId && !isId(m.id)) return invalid(null, `invalid id ${JSON.stringify(m.id)}`);
+  const id = hasId ? m.id as RequestId : null;
+  if (m.jsonrpc !== "2.0") return invalid(id, 'missing "jsonrpc": "2.0"');
+  if ("error" in m) {
+    if ("result" in m) return invalid(id, "a response has both result and error");
+    const e = m.error as Record<string, unknown>;
+    if (typeof e !== "object" || e === null) return invalid(id, "error member must be an object");
+    if (typeof e.code !== "number" || !Number.isInteger(e.code)) return invalid(id, "error object without an integer code");
+    if (typeof e.message !== "string") return invalid(id, "error object without a string message");
+    return {
+      kind: "error",
+      id,
+      error: "data" in e ? { code: e.code, message: e.message, data: e.data } : { code: e.code, message: e.message },
+    };
   }
-  if ("error" in m) return { kind: "error", id: null, error: errorShape(m.error) };
+  if (hasId) {
+    return "result" in m
+      ? { kind: "result", id: id!, result: m.result }
+      : invalid(id, `reply ${JSON.stringify(id)} has neither result nor error`);
+  }
   if (typeof m.method === "string") return { kind: "notification", method: m.method, params: m.params };
-  throw new TypeError("message is neither a reply nor a notification");
+  return invalid(null, "message is neither a reply nor a notification");
 }
 
-function errorShape(value: unknown): RemoteErrorShape {
-  if (typeof value !== "object" || value === null) throw new TypeError("error member must be an object");
-  const e = value as Record<string, unknown>;
-  const code = typeof e.code === "number" || typeof e.code === "string" ? e.code : undefined;
-  const message = typeof e.message === "string" ? e.message : "remote error";
-  return "data" in e ? { code, message, data: e.data } : { code, message };
+function invalid(id: RequestId | null, reason: string): Incoming {
+  return { kind: "invalid", id, reason };
 }
 
 /** Options of {@link jsonRpc}. */

@@ -11,66 +11,28 @@
  * @module
  */
 
-import { CONN_QUEUE, IN_FLIGHT, NOWHERE, type PendingCall } from "./call.ts";
-import type { FrameData, Incoming, RequestId } from "./codec.ts";
+import { CONN_QUEUE, IN_FLIGHT, label, NOWHERE, type PendingCall } from "./call.ts";
+import type { FrameData, Incoming } from "./codec.ts";
+import type { ConnectionHost } from "./host.ts";
 import { redactUrl, resolveUrl } from "./endpoints.ts";
-import { messageOf, ProtocolError } from "./errors.ts";
+import { ConnectError, messageOf, MuxPoolError, ProtocolError } from "./errors.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { InFlight } from "./inflight.ts";
-import type { ResolvedOptions } from "./options.ts";
 import { CallQueue } from "./queue.ts";
-import type { LostSocket } from "./recovery.ts";
 import type { Routable } from "./router.ts";
-import { closeSocket, terminateSocket, type WebSocketConstructor, type WebSocketLike } from "./socket.ts";
+import {
+  BUFFER_POLL_MS,
+  CLOSE_GRACE_MS,
+  closeSocket,
+  CODE_ABANDONED,
+  OPEN,
+  protocolPing,
+  terminateSocket,
+  type WebSocketLike,
+} from "./socket.ts";
 import { type ConnectionSnapshot, LatencyWindow } from "./stats.ts";
-import { decodeFrame, encodeCall } from "./wire.ts";
+import { decodeFrame, encodeCall, sizeOver } from "./wire.ts";
 import type { ConnectionState } from "./strategies.ts";
-
-/** Pool-wide counts of calls that every connection keeps up to date. */
-export interface CallCounts {
-  inFlight: number;
-  queued: number;
-}
-
-/** What a connection tells the pool, and asks of it. */
-export interface ConnectionHost {
-  readonly options: ResolvedOptions;
-  readonly counts: CallCounts;
-  readonly WebSocket: WebSocketConstructor;
-  nextId(): RequestId;
-  now(): number;
-  onOpen(conn: Connection): void;
-  onReply(conn: Connection, call: PendingCall, message: Incoming): void;
-  onNotification(conn: Connection, method: string, params: unknown): void;
-  /**
-   * Something went wrong on the socket that no call owns: a `ProtocolError`
-   * (bad frame, unknown id), or a plain `Error` when a connect attempt could
-   * not even start (url function failed, constructor threw).
-   */
-  onError(conn: Connection, error: Error): void;
-  /** Encoding failed: the call cannot be sent anywhere. It is out of every queue already. */
-  onEncodeError(conn: Connection, call: PendingCall, error: unknown): void;
-  /** A notification (no reply expected) was written. */
-  onWrittenNoReply(call: PendingCall): void;
-  /** The socket is gone: closed by either side, failed to open, or declared dead. */
-  onLost(conn: Connection, loss: LostSocket): void;
-  /** The window has room and the queue is empty: the pool may hand over waiting calls. */
-  onRoom(conn: Connection): void;
-  /** The TTL passed: the connection takes no new calls; the pool replaces or drops it. */
-  onExpire(conn: Connection): void;
-  /** Time to start draining: an expired connection's replacement opened, or did not in time. */
-  onDrainDue(conn: Connection): void;
-  /** A draining connection has nothing left in flight or queued. */
-  onDrained(conn: Connection): void;
-  /** A queued call's deadline passed before it could be written; it is out of the queue already. */
-  onExpired(call: PendingCall, conn: Connection): void;
-}
-
-/** Close code used when the client gives up on a socket (heartbeat, connect timeout). */
-export const CODE_ABANDONED = 4000;
-
-/** Ms between checks of a backed-up socket's `bufferedAmount` (no runtime has a "drain" event). */
-const BUFFER_POLL_MS = 10;
 
 export class Connection implements Routable {
   readonly id: number;
@@ -84,7 +46,7 @@ export class Connection implements Routable {
   sent = 0;
   received = 0;
 
-  readonly #host: ConnectionHost;
+  readonly #host: ConnectionHost<Connection>;
   readonly #resolveUrl: (index: number) => string | Promise<string>;
   /** Calls waiting for this socket; entries whose call left (timeout, abort, moved) point elsewhere. */
   readonly #queue: CallQueue<PendingCall> = new CallQueue((c) => c.where === CONN_QUEUE && c.conn === this);
@@ -100,7 +62,6 @@ export class Connection implements Routable {
   #exclusive = false;
   #ttl = 0;
   #expired = false;
-  #removed = false;
   #replacement: Connection | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #ttlTimer: ReturnType<typeof setTimeout> | undefined;
@@ -109,11 +70,14 @@ export class Connection implements Routable {
   #backoffTimer: ReturnType<typeof setTimeout> | undefined;
   /** Re-pumps the queue while the socket holds more than `maxBuffered` unsent bytes. */
   #bufferPoll: ReturnType<typeof setTimeout> | undefined;
-  /** What the runtime said in the socket's last error event, if anything. */
-  #socketError = "";
+  /** Why the current connect attempt failed: the runtime's error, the url function's or the constructor's. */
+  #failure: unknown;
+  /** The socket's close has begun (either side): no more writes, and it is terminated if the handshake stalls. */
+  #closing = false;
+  #closingTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    host: ConnectionHost,
+    host: ConnectionHost<Connection>,
     id: number,
     index: number,
     resolveUrl: (index: number) => string | Promise<string>,
@@ -133,6 +97,7 @@ export class Connection implements Routable {
           now: host.now,
           nextId: host.nextId,
           send: (frame) => this.#send(frame),
+          protocolPing: () => protocolPing(this.#socket),
           dead: (reason) => this.#giveUp(reason),
         },
         hb,
@@ -163,13 +128,9 @@ export class Connection implements Routable {
   get expired(): boolean {
     return this.#expired;
   }
-  /** Past its TTL with no replacement opening: takes no new call. */
+  /** Takes no new call: its socket's close has begun, or it is past its TTL with no replacement opening. */
   get retiring(): boolean {
-    return this.#expired && this.#replacement === undefined;
-  }
-  /** Dropped from the pool for good. */
-  get removed(): boolean {
-    return this.#removed;
+    return this.#closing || (this.#expired && this.#replacement === undefined);
   }
   /** The connection opened to take over from this expired one. */
   get replacement(): Connection | undefined {
@@ -181,18 +142,14 @@ export class Connection implements Routable {
   }
   /** The socket holds less than `maxBuffered` unsent bytes: a write now will not pile up in memory. */
   writable(): boolean {
-    return (this.#socket?.bufferedAmount ?? 0) < this.#host.options.maxBuffered;
+    return !this.#closing && (this.#socket?.bufferedAmount ?? 0) < this.#host.options.maxBuffered;
   }
 
   // ------------------------------------------------------------ lifecycle
 
   /** Opens a socket unless one is open or opening (or the connection waits out a backoff, or was removed). */
   start(): void {
-    if (
-      this.#socket === undefined && this.#state === "connecting" && !this.#inBackoff && this.#connectTimer === undefined && !this.#removed
-    ) {
-      this.connect();
-    }
+    if (this.#generation === 0 && this.#state === "connecting") this.connect();
   }
 
   /** Opens a new socket. Failures are reported through `onLost(…, wasOpen = false)`. */
@@ -201,13 +158,10 @@ export class Connection implements Routable {
     this.#inBackoff = false;
     const generation = ++this.#generation;
     const { connectTimeout } = this.#host.options;
-    this.#connectTimer = setTimeout(
-      () => this.#giveUp(`no open within connectTimeout (${connectTimeout} ms)`),
-      connectTimeout,
-    );
+    this.#connectTimer = setTimeout(() => this.#giveUp(`no open within connectTimeout (${connectTimeout} ms)`), connectTimeout);
     // A late URL is stale once this attempt gave up (connectTimeout): the slot is backing off.
     const current = (): boolean => this.#generation === generation && this.#state === "connecting" && !this.#inBackoff;
-    resolveUrl(this.#resolveUrl, this.index, current, (url) => this.#open(url), (error) => this.#urlFailed(error));
+    resolveUrl(this.#resolveUrl, this.index, current, (url) => this.#open(url), (e) => this.#cannotStart("the url function failed", e));
   }
 
   /**
@@ -222,13 +176,12 @@ export class Connection implements Routable {
     this.#inBackoff = true;
     this.#backoffTimer = setTimeout(() => {
       this.#backoffTimer = undefined;
-      if (!this.#removed) this.connect();
+      if (this.#state !== "closed") this.connect();
     }, plan.delay);
   }
 
   /** Takes the connection out of the pool for good; its socket is already gone or being closed. */
   remove(): void {
-    this.#removed = true;
     this.#state = "closed";
     this.#clearTimers();
   }
@@ -291,25 +244,27 @@ export class Connection implements Routable {
     this.#ttlTimer = this.#drainTimer = this.#backoffTimer = undefined;
   }
 
-  #urlFailed(error: unknown): void {
-    this.#report("the url function failed", error, Error);
-    this.#giveUp("url function failed");
+  /** A connect attempt could not even start: reported as a `ConnectError` event, then lost like a failed connect. */
+  #cannotStart(text: string, cause: unknown): void {
+    this.#failure = cause;
+    const message = `socket ${this.id}: ${text}: ${messageOf(cause)}`;
+    this.#host.onError(this, new ConnectError(message, { url: this.url, attempt: this.#attempt + 1, cause }));
+    this.#giveUp(text);
   }
 
-  /** Reports `socket 3: <text>[: <cause's message>]` as a `Kind` error to the pool. */
-  #report(text: string, cause?: unknown, Kind: new (message: string, options?: { cause?: unknown }) => Error = ProtocolError): void {
-    const message = `socket ${this.id}: ${text}${cause === undefined ? "" : `: ${messageOf(cause)}`}`;
-    this.#host.onError(this, new Kind(message, cause === undefined ? undefined : { cause }));
+  /** Reports `socket 3: <text>` as a `ProtocolError` event. */
+  #report(text: string, cause?: unknown): void {
+    this.#host.onError(this, new ProtocolError(`socket ${this.id}: ${text}`, cause === undefined ? undefined : { cause }));
   }
 
   #open(url: string): void {
     this.url = redactUrl(url);
+    this.#failure = undefined;
     let socket: WebSocketLike;
     try {
       socket = new this.#host.WebSocket(url, this.#host.options.protocols);
     } catch (error) {
-      this.#report(`cannot open ${this.url}`, error, Error);
-      this.#giveUp("WebSocket constructor threw");
+      this.#cannotStart(`cannot open ${this.url}`, error);
       return;
     }
     this.#socket = socket;
@@ -317,12 +272,17 @@ export class Connection implements Routable {
     socket.onopen = () => this.#onOpen();
     socket.onmessage = (event: { data: unknown }) => this.#onMessage(event.data as FrameData);
     socket.onclose = (event: { code: number; reason: string }) => this.#onClose(event.code, event.reason);
-    // An error is always followed by a close event; the close decides.
-    this.#socketError = "";
-    // Node's ws and Deno say why a socket failed ("Unexpected server response:
-    // 401", "connect ECONNREFUSED …"); browsers do not. Kept for the close reason.
-    socket.onerror = (event: { message?: unknown } | null) => {
-      if (typeof event?.message === "string" && event.message !== "") this.#socketError = event.message;
+    // `ws`: a pong answers the heartbeat's protocol ping.
+    if (typeof socket.on === "function" && this.#heartbeat !== undefined) {
+      socket.on("pong", () => {
+        if (this.#socket === socket) this.#heartbeat!.heard(this.#host.now());
+      });
+    }
+    // An error is always followed by a close event; the close decides. Node's
+    // ws and Deno say why a socket failed ("Unexpected server response: 401",
+    // "connect ECONNREFUSED …"); browsers do not. Kept for the close reason.
+    socket.onerror = (event: { message?: unknown; error?: unknown } | null) => {
+      if (typeof event?.message === "string" && event.message !== "") this.#failure = event.error ?? new Error(event.message);
     };
   }
 
@@ -350,8 +310,8 @@ export class Connection implements Routable {
   }
 
   #onClose(code: number, reason: string): void {
-    const detail = this.#socketError === "" ? "" : `: ${this.#socketError}`;
-    this.#lost(code, reason || (this.#wasOpen() ? "closed by peer" : "could not connect") + detail);
+    const detail = this.#failure === undefined ? "" : `: ${messageOf(this.#failure)}`;
+    this.#lost(code, reason || (this.#state === "connecting" ? "could not connect" : "closed by peer") + detail);
   }
 
   /** Declares the socket dead now, without waiting for a close handshake: it is terminated and reported lost with {@link CODE_ABANDONED}. */
@@ -361,32 +321,28 @@ export class Connection implements Routable {
     this.#lost(CODE_ABANDONED, reason);
   }
 
-  #wasOpen(): boolean {
-    return this.#state === "open" || this.#state === "draining";
-  }
-
   /** Reports the socket lost to the pool, as the recovery policy reads it. */
   #lost(code: number, reason: string): void {
     this.#detach();
-    const wasOpen = this.#wasOpen();
+    const wasOpen = this.#state === "open" || this.#state === "draining";
     const uptime = wasOpen && this.#openedAt > 0 ? this.#host.now() - this.#openedAt : undefined;
     const retiring = this.#expired || this.#state === "draining";
-    this.#host.onLost(this, { id: this.id, code, reason, wasOpen, retiring, attempt: this.#attempt, uptime });
+    this.#host.onLost(this, { id: this.id, code, reason, wasOpen, retiring, attempt: this.#attempt, uptime, cause: this.#failure });
+    this.#failure = undefined;
   }
 
   /** Stops listening to the current socket and stops its timers; returns it. */
   #detach(): WebSocketLike | undefined {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#bufferPoll);
-    this.#connectTimer = undefined;
-    this.#bufferPoll = undefined;
+    clearTimeout(this.#closingTimer);
+    this.#connectTimer = this.#bufferPoll = this.#closingTimer = undefined;
+    this.#closing = false;
     this.#heartbeat?.stop();
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket !== undefined) {
-      socket.onopen = null;
-      socket.onmessage = null;
-      socket.onclose = null;
+      socket.onopen = socket.onmessage = socket.onclose = null;
       // Keep a no-op error handler: `ws` throws an unhandled 'error' otherwise.
       socket.onerror = () => {};
     }
@@ -444,7 +400,7 @@ export class Connection implements Routable {
   pump(): void {
     const max = this.#host.options.maxInFlight;
     let now = 0;
-    while ((this.#state === "open" || this.#state === "draining") && this.inFlight < max && this.queued > 0) {
+    while ((this.#state === "open" || this.#state === "draining") && !this.#closing && this.inFlight < max && this.queued > 0) {
       if (!this.writable()) {
         this.#pollBuffered(); // back-pressure: the queue waits until the link's buffer empties
         return;
@@ -466,25 +422,50 @@ export class Connection implements Routable {
       }
       this.write(call);
     }
-    if (this.#state === "open" && this.queued === 0 && this.inFlight < max) this.#host.onRoom(this);
+    if (this.#state === "open" && !this.#closing && this.queued === 0 && this.inFlight < max) this.#host.onRoom(this);
   }
 
-  /** Writes a call to the socket now. The caller checked state and window. */
+  /**
+   * Writes a call to the socket now; the caller checked state and window.
+   * What is refused here was never written, and the pool is told so: a call
+   * whose signal was aborted (however a group of calls settles, a call its
+   * caller was told is cancelled never reaches the server), a socket whose
+   * close has begun (runtimes discard such frames silently), a frame over
+   * `maxRequestSize`.
+   */
   write(call: PendingCall): void {
     const host = this.#host;
+    if (call.signal?.aborted) {
+      detach(call);
+      return host.onNotWritten(this, call, "aborted");
+    }
+    const socket = this.#socket;
+    if (socket === undefined || socket.readyState !== OPEN) {
+      detach(call);
+      this.#closing = true; // before the call is placed again: not here
+      host.onNotWritten(this, call, "closing");
+      return this.#closeBegan();
+    }
     let frame: FrameData;
     try {
       frame = encodeCall(call, host.options.codec, host.nextId);
+      const limit = host.options.maxRequestSize;
+      const size = limit === Infinity ? 0 : sizeOver(frame, limit);
+      if (size > 0) throw new ProtocolError(`${label(call)} not sent: its frame is ${size} bytes, over maxRequestSize (${limit})`);
     } catch (error) {
       detach(call);
-      host.onEncodeError(this, call, error);
+      const why = `${label(call)} could not be encoded for socket ${this.id}: ${messageOf(error)}`;
+      host.onEncodeError(call, error instanceof MuxPoolError ? error : new ProtocolError(why, { cause: error }));
       return;
     }
     if (call.expectsReply) {
       const taken = this.#awaiting.clash(call);
       if (taken !== undefined) {
         detach(call);
-        return host.onEncodeError(this, call, new Error(`request id ${String(taken)} is already in flight`));
+        return host.onEncodeError(
+          call,
+          new ProtocolError(`${label(call)} could not be sent: request id ${String(taken)} is already in flight`),
+        );
       }
       this.#awaiting.add(call);
       call.where = IN_FLIGHT;
@@ -496,6 +477,21 @@ export class Connection implements Routable {
     // drop it silently); its close event then handles the call as lost.
     this.#send(frame);
     if (!call.expectsReply) host.onWrittenNoReply(call);
+  }
+
+  /**
+   * The socket's close has begun (a close frame came in, or `close()` was
+   * called on it) and the close event has not come yet: no more writes, the
+   * queue moves, and if the handshake does not complete within
+   * {@link CLOSE_GRACE_MS} (a peer that stopped reading) the socket is
+   * terminated and reported lost, so that calls in flight need not wait
+   * out their deadline.
+   */
+  #closeBegan(): void {
+    this.#closing = true;
+    if (this.#closingTimer !== undefined) return;
+    this.#closingTimer = setTimeout(() => this.#giveUp(`close handshake not complete after ${CLOSE_GRACE_MS} ms`), CLOSE_GRACE_MS);
+    this.#host.onClosing(this);
   }
 
   /** Forgets a call in flight that settled elsewhere (timeout, abort). */
@@ -513,12 +509,14 @@ export class Connection implements Routable {
     try {
       decoded = decodeFrame(data, host.options.codec, host.options.maxMessageSize);
     } catch (error) {
-      const e = error as ProtocolError;
-      host.onError(this, new ProtocolError(`socket ${this.id}: ${e.message}`, "cause" in e ? { cause: e.cause } : undefined));
-      return;
+      return this.#report((error as Error).message, (error as Error).cause);
     }
     if (!Array.isArray(decoded)) this.#dispatch(decoded as Incoming);
-    else for (const message of decoded) this.#dispatch(message);
+    else {
+      const socket = this.#socket;
+      // A listener may have closed the pool, or a reply settled this socket's fate: the rest is moot.
+      for (const message of decoded) if (this.#socket === socket) this.#dispatch(message);
+    }
     this.pump();
   }
 
@@ -531,19 +529,21 @@ export class Connection implements Routable {
       this.#host.onNotification(this, message.method, message.params);
       return;
     }
-    const id = message.id;
-    if (id === null) {
-      this.#report(`error reply without id: ${message.kind === "error" ? message.error.message : ""}`);
-      return;
-    }
-    const call = this.#awaiting.reply(id, message);
+    const call = this.#awaiting.match(message);
     if (call === null) return; // a batch settles when its last reply is in
     if (call === undefined) {
+      const id = message.id;
       // Pings are not in the map (they are no calls): look for them only here, off the hot path.
-      if (this.#heartbeat?.isPingReply(id)) return;
-      this.#report(`reply for unknown or already settled id ${JSON.stringify(id)}`);
+      if (id !== null && this.#heartbeat?.isPingReply(id)) return;
+      const why = message.kind === "invalid" ? `: ${message.reason}` : message.kind === "error" ? `: ${message.error.message}` : "";
+      this.#report(
+        id === null
+          ? `no call to match (${this.inFlight} in flight) for a message without id${why}`
+          : `reply for unknown or already settled id ${JSON.stringify(id)}${why}`,
+      );
       return;
     }
+    if (message.kind === "invalid") this.#host.countProtocolError();
     this.#host.counts.inFlight--;
     this.#host.onReply(this, call, message);
     this.#checkDrained();

@@ -11,9 +11,11 @@
  */
 
 import type { PendingCall } from "./call.ts";
-import { Connection, type ConnectionHost } from "./connection.ts";
+import { Connection } from "./connection.ts";
+import type { ConnectionHost } from "./host.ts";
 import type { EndpointPlan } from "./endpoints.ts";
-import { NoConnectionError, PoolClosedError, TimeoutError } from "./errors.ts";
+import { ConnectError, NoConnectionError, PoolClosedError, TimeoutError } from "./errors.ts";
+import type { LostSocket } from "./recovery.ts";
 import { ConnectionEvent } from "./events.ts";
 import { type RoutedCall, Router } from "./router.ts";
 import { Waiters } from "./session.ts";
@@ -21,7 +23,7 @@ import type { ConnectionSnapshot } from "./stats.ts";
 import type { CallInfo, StrategyFunction } from "./strategies.ts";
 
 /** What a connection reports to the pool about its calls; the set adds the callbacks about its lifecycle. */
-export type CallsHost = Omit<ConnectionHost, "onOpen" | "onExpire" | "onDrainDue" | "onDrained">;
+export type CallsHost = Omit<ConnectionHost<Connection>, "onOpen" | "onExpire" | "onDrainDue" | "onDrained">;
 
 /** What the set asks of the pool. */
 export interface ConnectionSetHost {
@@ -35,20 +37,23 @@ export interface ConnectionSetHost {
   noneLeft(error: NoConnectionError): void;
   /** A connection expired (counted in stats). */
   expired(): void;
-  dispatchEvent(event: Event): boolean;
+  /** Dispatches a pool event (none once the pool is closed). */
+  emit(event: Event): void;
 }
 
 export class ConnectionSet {
   /** In slot order; replacements are appended. */
   #list: Connection[] = [];
   readonly #host: ConnectionSetHost;
-  readonly #connectionHost: ConnectionHost;
+  readonly #connectionHost: ConnectionHost<Connection>;
   readonly #endpoints: EndpointPlan;
   readonly #router: Router<Connection>;
   readonly #waiters = new Waiters();
   #nextId = 1;
   /** What happened to the last socket lost, for messages. */
   lastLoss = "";
+  /** Why the last connect attempt failed: the `cause` of `NoConnectionError` and of `ready()`'s `TimeoutError`. */
+  lastError: ConnectError | undefined;
 
   /** `calls`: what each connection reports about its calls; the set handles the rest of their lifecycle. */
   constructor(host: ConnectionSetHost, calls: CallsHost, endpoints: EndpointPlan, strategy: StrategyFunction) {
@@ -90,7 +95,7 @@ export class ConnectionSet {
 
   /** A connection opened: it may take over from expired ones, and take calls waiting elsewhere. */
   opened(conn: Connection): void {
-    this.#host.dispatchEvent(new ConnectionEvent("open", conn.snapshot(this.#connectionHost.now())));
+    this.#host.emit(new ConnectionEvent("open", conn.snapshot(this.#connectionHost.now())));
     // An expired connection waiting for this replacement can now drain.
     for (const old of this.#list) if (old.replacement === conn && old.state === "open") this.startDrain(old);
     // Calls waiting on connections that are backing off come here instead.
@@ -116,7 +121,7 @@ export class ConnectionSet {
   /** The TTL of `conn` passed: make-before-break with `revive`, else it drains and goes. */
   expire(conn: Connection): void {
     this.#host.expired();
-    this.#host.dispatchEvent(new ConnectionEvent("expire", conn.snapshot(this.#connectionHost.now())));
+    this.#host.emit(new ConnectionEvent("expire", conn.snapshot(this.#connectionHost.now())));
     if (this.#connectionHost.options.revive && this.#host.state() === "open") {
       // The replacement opens first; this connection keeps serving until then
       // (or until connectTimeout, if the server is slow).
@@ -138,11 +143,11 @@ export class ConnectionSet {
 
   /** A drained connection closes with 1000 and leaves the pool. */
   retire(conn: Connection): void {
-    if (conn.removed) return;
+    if (conn.state === "closed") return;
     this.remove(conn);
     const snapshot = conn.snapshot(this.#connectionHost.now());
     void conn.close(1000, "expired", 2_000).then(() => {
-      this.#host.dispatchEvent(new ConnectionEvent("close", { ...snapshot, state: "closed" }, { code: 1000, reason: "expired" }));
+      this.#host.emit(new ConnectionEvent("close", { ...snapshot, state: "closed" }, { code: 1000, reason: "expired" }));
     });
     this.checkEmpty();
   }
@@ -162,10 +167,20 @@ export class ConnectionSet {
     this.#waiters.rejectAll(this.noneLeftError("waiting for a socket"));
   }
 
+  /** Keeps what the last loss says, for the messages and causes of later errors. */
+  recordLoss(conn: Connection, loss: LostSocket, plan: { readonly attempt: number; readonly stopped: string | undefined }): void {
+    const why = plan.stopped ?? loss.reason;
+    this.lastLoss = `socket ${conn.id} (${conn.url}), ${plan.attempt} failed attempts: ${why}`;
+    if (loss.wasOpen && plan.stopped === undefined) return;
+    const message = `socket ${conn.id} could not connect to ${conn.url} (attempt ${plan.attempt}): ${why}`;
+    this.lastError = new ConnectError(message, { url: conn.url, attempt: plan.attempt, cause: loss.cause });
+  }
+
   /** Every connection was dropped. */
   noneLeftError(what: string): NoConnectionError {
     return new NoConnectionError(
-      `${what}: no socket left (all dropped: reconnect attempts spent, or revive: false); last: ${this.lastLoss}`,
+      `${what}: no socket left (all dropped: reconnect attempts spent, shouldRetry, or revive: false); last: ${this.lastLoss}`,
+      this.#cause(),
     );
   }
 
@@ -177,7 +192,8 @@ export class ConnectionSet {
         return this.#list.some((c) => c.state === "open") ? true : undefined;
       },
       ms,
-      () => new TimeoutError(`ready: no socket opened within ${ms} ms; last: ${this.lastLoss || "no attempt has failed yet"}`),
+      () =>
+        new TimeoutError(`ready: no socket opened within ${ms} ms; last: ${this.lastLoss || "no attempt has failed yet"}`, this.#cause()),
     ).then(() => {});
   }
 
@@ -201,6 +217,10 @@ export class ConnectionSet {
     );
   }
 
+  #cause(): { cause: ConnectError } | undefined {
+    return this.lastError === undefined ? undefined : { cause: this.lastError };
+  }
+
   #refuse(what: string, whileClosing: boolean): void {
     const state = this.#host.state();
     if (state === "closed" || (whileClosing && state !== "open")) throw new PoolClosedError(`${what} refused: the pool is ${state}`);
@@ -214,19 +234,18 @@ export class ConnectionSet {
 
   /**
    * The pool shuts down: every connection leaves the pool and closes with
-   * 1000 ("pool closed"), a `close` event for each one that was open.
+   * 1000 ("pool closed"). `announce`, if given (a graceful `close()`), gets a
+   * `close` event for each socket that was open; `destroy()` gives none.
    * Resolves when all are closed (or terminated after a 1 s grace).
    */
-  async closeAll(): Promise<void> {
+  async closeAll(announce?: (event: ConnectionEvent) => void): Promise<void> {
     const now = this.#connectionHost.now();
     await Promise.all(this.#list.map(async (conn) => {
       const wasOpen = conn.state === "open" || conn.state === "draining";
       const snapshot = conn.snapshot(now);
       conn.remove(); // no pumping, no reconnect, no timer from here on
       await conn.close(1000, "pool closed", 1_000);
-      if (wasOpen) {
-        this.#host.dispatchEvent(new ConnectionEvent("close", { ...snapshot, state: "closed" }, { code: 1000, reason: "pool closed" }));
-      }
+      if (wasOpen) announce?.(new ConnectionEvent("close", { ...snapshot, state: "closed" }, { code: 1000, reason: "pool closed" }));
     }));
     this.#list = [];
     this.#router.clear();

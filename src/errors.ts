@@ -17,7 +17,8 @@ export type ErrorCode =
   | "ERR_NO_CONNECTION"
   | "ERR_CONNECTION_LOST"
   | "ERR_REMOTE"
-  | "ERR_PROTOCOL";
+  | "ERR_PROTOCOL"
+  | "ERR_CONNECT";
 
 /**
  * The class name of a code: `ERR_POOL_CLOSED` → `PoolClosedError`.
@@ -66,25 +67,31 @@ export class InvalidConfigError extends MuxPoolError {
   static readonly CODE = "ERR_INVALID_CONFIG";
   /** The option at fault, e.g. `"reconnect.maxDelay"`. */
   readonly option: string;
-  constructor(option: string, message: string) {
-    super("ERR_INVALID_CONFIG", message);
+  constructor(option: string, message: string, options?: { cause?: unknown }) {
+    super("ERR_INVALID_CONFIG", message, options);
     this.option = option;
   }
 }
 
-/** The call's deadline passed before it settled. */
+/**
+ * The call's deadline passed before it settled. `maybeExecuted`: it had been
+ * written to a socket (the server may have run it); `false`: it never left
+ * the client, so the server never ran it.
+ */
 export class TimeoutError extends MuxPoolError {
   static readonly CODE = "ERR_TIMEOUT";
-  constructor(message: string) {
-    super("ERR_TIMEOUT", message);
+  readonly maybeExecuted: boolean;
+  constructor(message: string, options?: { maybeExecuted?: boolean; cause?: unknown }) {
+    super("ERR_TIMEOUT", message, options);
+    this.maybeExecuted = options?.maybeExecuted === true;
   }
 }
 
 /** `maxQueue` calls already wait; the call was refused at once. */
 export class PoolExhaustedError extends MuxPoolError {
   static readonly CODE = "ERR_POOL_EXHAUSTED";
-  constructor(message: string) {
-    super("ERR_POOL_EXHAUSTED", message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_POOL_EXHAUSTED", message, options);
   }
 }
 
@@ -108,34 +115,61 @@ export class NoConnectionError extends MuxPoolError {
  * The socket carrying the call died. `maybeExecuted` is `true` when the call
  * had been written to the socket (the server may have run it), `false` when it
  * had not left the client (only pinned calls of `withConnection` reject so).
+ * `code` and `reason` are the socket's close code (RFC 6455 §7.4; 1006: no
+ * close frame; 4000: given up by the client, e.g. the heartbeat) and reason.
  */
 export class ConnectionLostError extends MuxPoolError {
   static readonly CODE = "ERR_CONNECTION_LOST";
   readonly maybeExecuted: boolean;
-  constructor(message: string, maybeExecuted: boolean, options?: { cause?: unknown }) {
+  readonly closeCode: number | undefined;
+  readonly reason: string | undefined;
+  constructor(message: string, options: { maybeExecuted: boolean; code?: number; reason?: string; cause?: unknown }) {
     super("ERR_CONNECTION_LOST", message, options);
-    this.maybeExecuted = maybeExecuted;
+    this.maybeExecuted = options.maybeExecuted;
+    this.closeCode = options.code;
+    this.reason = options.reason;
   }
 }
 
-/** The server answered the call with an error. */
+/** The server answered the call with an error (JSON-RPC 2.0 §5.1 error object). */
 export class RemoteError extends MuxPoolError {
   static readonly CODE = "ERR_REMOTE";
   /** The error code the server sent (JSON-RPC `error.code`). */
   readonly remoteCode: number | string | undefined;
   /** The server's `error.data`, if any. */
   readonly data: unknown;
-  constructor(message: string, remoteCode: number | string | undefined, data: unknown) {
-    super("ERR_REMOTE", message);
+  constructor(message: string, remoteCode: number | string | undefined, data: unknown, options?: { cause?: unknown }) {
+    super("ERR_REMOTE", message, options);
     this.remoteCode = remoteCode;
     this.data = data;
   }
 }
 
-/** A frame could not be decoded or matched to a call (reported as an `error` event). */
+/**
+ * A frame could not be decoded or matched to a call (reported as an `error`
+ * event); a reply whose id matches a call but that cannot be read rejects
+ * that call with it, and so does a call whose frame is over `maxRequestSize`.
+ */
 export class ProtocolError extends MuxPoolError {
   static readonly CODE = "ERR_PROTOCOL";
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_PROTOCOL", message, options);
+  }
+}
+
+/**
+ * A socket could not connect, or its connection was refused by
+ * `reconnect.shouldRetry`. `cause` is what failed (the runtime's error, the
+ * `url` function's own error); `url` is the URL with credentials redacted;
+ * `attempt` counts the failed attempts in a row.
+ */
+export class ConnectError extends MuxPoolError {
+  static readonly CODE = "ERR_CONNECT";
+  readonly url: string;
+  readonly attempt: number;
+  constructor(message: string, options: { url: string; attempt: number; cause?: unknown }) {
+    super("ERR_CONNECT", message, options);
+    this.url = options.url;
+    this.attempt = options.attempt;
   }
 }

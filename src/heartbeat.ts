@@ -4,6 +4,14 @@
  * socket is declared dead. Any inbound frame counts as life, and so does any
  * answer to the ping, "method not found" included.
  *
+ * The ping is a WebSocket protocol ping where the runtime can send one (`ws`
+ * on Node): the peer's WebSocket layer answers it with a pong even while its
+ * application is busy, so a server that handles a connection's messages in
+ * order does not hold the answer behind a slow call. Browsers, Deno, Bun
+ * and Node's global WebSocket cannot send protocol pings; there the ping is
+ * a codec request, which such a server answers only after the calls before
+ * it: keep `interval + timeout` above the slowest call on those runtimes.
+ *
  * The heartbeat owns its timers and knows nothing of sockets: its host sends
  * the ping and is told when the socket is dead.
  *
@@ -18,6 +26,8 @@ export interface HeartbeatHost {
   nextId(): RequestId;
   /** Writes a frame to the socket; `false` when there is no socket. */
   send(frame: FrameData): boolean;
+  /** Sends a WebSocket protocol ping if the runtime can (`ws`); `false` if not, and the codec's ping request is sent instead. */
+  protocolPing(): boolean;
   /** Nothing came in within the timeout after a ping. */
   dead(reason: string): void;
 }
@@ -100,6 +110,12 @@ export class Heartbeat {
   #ping(): void {
     clearTimeout(this.#timer);
     const { method, params, timeout } = this.#settings;
+    if (this.#host.protocolPing()) this.#arm(timeout);
+    else this.#codecPing(method, params, timeout);
+  }
+
+  /** A codec ping: a request the server answers (any answer, even an error, is life). */
+  #codecPing(method: string, params: unknown, timeout: number): void {
     let id: RequestId;
     try {
       id = this.#host.nextId();
@@ -118,6 +134,11 @@ export class Heartbeat {
       if (this.#oldPings.length > OLD_PINGS) this.#oldPings.shift(); // a handful of entries: shift is fine here
     }
     this.#pingId = id;
+    this.#arm(timeout);
+  }
+
+  /** A ping went out: the verdict comes `timeout` ms later unless data came in meanwhile. */
+  #arm(timeout: number): void {
     this.#pingSentAt = this.#host.now();
     this.#timer = setTimeout(() => {
       if (this.#lastInbound >= this.#pingSentAt) this.#check();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CallCounts } from "./connection.ts";
+import type { CallCounts } from "./host.ts";
 
 export class IdleWatch {
   readonly #counts: CallCounts;

@@ -33,7 +33,7 @@ export class InFlight {
    * are in (it is then no longer in flight), `null` while a batch still waits
    * for others, `undefined` when no call here has that id.
    */
-  reply(id: RequestId, message: Incoming): PendingCall | null | undefined {
+  #reply(id: RequestId, message: Incoming): PendingCall | null | undefined {
     const call = this.#byId.get(id);
     if (call === undefined) return undefined;
     this.#byId.delete(id);
@@ -42,6 +42,20 @@ export class InFlight {
       if (--call.remaining > 0) return null;
     }
     this.count--;
+    return call;
+  }
+
+  /**
+   * The call `message` settles, by its id (see `#reply`). An error with a null
+   * id (JSON-RPC 2.0 §5: the server could not read a request, e.g. a batch
+   * it refused) settles the one call in flight, if exactly one (a call or a
+   * batch) is; else it matches nothing.
+   */
+  match(message: Incoming & { id: RequestId | null }): PendingCall | null | undefined {
+    if (message.id !== null) return this.#reply(message.id, message);
+    if (message.kind !== "error" || this.count !== 1) return undefined;
+    const call = this.#byId.values().next().value!;
+    this.forget(call);
     return call;
   }
 

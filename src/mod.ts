@@ -23,6 +23,7 @@ export type { BatchRequest } from "./call.ts";
 export { jsonRpc } from "./codec.ts";
 export type { Codec, FrameData, Incoming, JsonRpcOptions, OutgoingRequest, RemoteErrorShape, RequestId } from "./codec.ts";
 export {
+  ConnectError,
   ConnectionLostError,
   InvalidConfigError,
   MuxPoolError,

@@ -29,6 +29,15 @@ export interface ReconnectOptions {
    * off instead of causing a reconnect storm. @default 5000
    */
   resetAfter?: number;
+  /**
+   * Asked on every lost socket with its close code (RFC 6455 §7.4; 1006 when
+   * no close frame came) and reason; anything but `true` drops the
+   * connection instead of reconnecting it, e.g. on an application code that
+   * means "credentials expired" (4000–4999). Calls waiting for it move to
+   * other sockets; with none left they reject with `NoConnectionError`
+   * saying why. @default undefined: always reconnect (within `maxAttempts`)
+   */
+  shouldRetry?: (close: { readonly code: number; readonly reason: string }) => boolean;
 }
 
 /** Half-open socket detection by an application-level ping. */
@@ -91,6 +100,14 @@ export interface PoolOptions {
   /** Inbound frames larger than this (bytes or UTF-16 units) are dropped and reported. @default 16777216 (16 MiB) */
   maxMessageSize?: number;
   /**
+   * Outbound frames larger than this many bytes (UTF-8) are never written:
+   * the call rejects at once with `ProtocolError` giving the frame's size and
+   * the limit. Set it to the server's limit (e.g. `ws`'s `maxPayload`): a
+   * server closes with 1009 on an oversized frame, which costs the socket
+   * and every call in flight on it. @default Infinity (no limit)
+   */
+  maxRequestSize?: number;
+  /**
    * Bytes a socket may hold unsent (its `bufferedAmount`) and still take new
    * writes; past it, calls and notifications wait in its queue (bounded by
    * `maxQueue`) and other sockets are preferred, until the link drains.
@@ -115,6 +132,9 @@ export interface CallOptions {
   key?: string;
 }
 
+/** `reconnect` after defaults. */
+export type ResolvedReconnect = Required<Omit<ReconnectOptions, "shouldRetry">> & Pick<ReconnectOptions, "shouldRetry">;
+
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
   size: number;
@@ -126,7 +146,7 @@ export interface ResolvedOptions {
   revive: boolean;
   drainTimeout: number;
   connectTimeout: number;
-  reconnect: Required<ReconnectOptions> | false;
+  reconnect: ResolvedReconnect | false;
   heartbeat: { interval: number; timeout: number; method: string; params: unknown } | false;
   retry: RetryMode;
   codec: Codec;
@@ -134,6 +154,7 @@ export interface ResolvedOptions {
   WebSocket: WebSocketConstructor | undefined;
   protocols: string | string[] | undefined;
   maxMessageSize: number;
+  maxRequestSize: number;
   maxBuffered: number;
   latencyWindow: number;
 }
@@ -181,6 +202,7 @@ const KNOWN = [
   "generateId",
   "WebSocket",
   "protocols",
+  "maxRequestSize",
 ];
 const CALL_KEYS = ["timeout", "signal", "idempotent", "filter", "key"];
 
@@ -204,15 +226,22 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   if (!["idempotent", "always", "never"].includes(out.retry as string)) fail("retry", '"idempotent", "always" or "never"', out.retry);
   readNumbers(out, o, COUNTS, true);
+  out.maxRequestSize = o.maxRequestSize === undefined || o.maxRequestSize === Infinity
+    ? Infinity
+    : checkNumber("maxRequestSize", o.maxRequestSize, 1, Infinity, "an integer");
   readNumbers(out, o, DURATIONS, false);
 
   const r = section("reconnect", o.reconnect);
   if (r) {
-    onlyKnown(r, ["factor", "jitter", "maxAttempts", ...Object.keys(RECONNECT_DURATIONS)], "reconnect.");
+    onlyKnown(r, ["factor", "jitter", "maxAttempts", ...Object.keys(RECONNECT_DURATIONS), "shouldRetry"], "reconnect.");
+    if (r.shouldRetry !== undefined && typeof r.shouldRetry !== "function") {
+      fail("reconnect.shouldRetry", "a function of the close ({ code, reason })", r.shouldRetry);
+    }
     const reconnect: Record<string, unknown> = {
       factor: r.factor ?? 2,
       jitter: checkBoolean("reconnect.jitter", r.jitter, true),
       maxAttempts: r.maxAttempts ?? Number.POSITIVE_INFINITY,
+      shouldRetry: r.shouldRetry,
     };
     readNumbers(reconnect, r, RECONNECT_DURATIONS, false, "reconnect.");
     if ((reconnect.maxDelay as number) < (reconnect.initialDelay as number)) {

@@ -20,24 +20,18 @@ import {
   NOWHERE,
   PendingCall,
   type Pin,
+  type Placement,
   POOL_QUEUE,
   SETTLED,
   whereText,
 } from "./call.ts";
 import type { Incoming } from "./codec.ts";
-import type { CallCounts, Connection } from "./connection.ts";
+import type { Connection } from "./connection.ts";
+import type { CallCounts } from "./host.ts";
 import { type CallsHost, ConnectionSet } from "./connections.ts";
 import { CallTimers } from "./deadlines.ts";
 import { planEndpoints, type UrlSource, validateUrl } from "./endpoints.ts";
-import {
-  messageOf,
-  MuxPoolError,
-  NoConnectionError,
-  PoolClosedError,
-  PoolExhaustedError,
-  ProtocolError,
-  TimeoutError,
-} from "./errors.ts";
+import { MuxPoolError, NoConnectionError, PoolClosedError, PoolExhaustedError, ProtocolError, TimeoutError } from "./errors.ts";
 import {
   ConnectionEvent,
   NotificationEvent,
@@ -58,11 +52,8 @@ import { type BatchResult, type PinnedConnection, type SessionHost, type Session
 import type { WebSocketConstructor } from "./socket.ts";
 import { type ConnectionSnapshot, type PoolStats, StatsRecorder } from "./stats.ts";
 import { createStrategy } from "./strategies.ts";
-import { checkNumber, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
+import { fail, MAX_DELAY, timeoutOption } from "./validate.ts";
 import { defaultWebSocket, onWake } from "./websocket.ts";
-
-/** How a call comes to be placed: new (`maxQueue` may refuse it) or moved (already accepted). */
-type Placement = "admit" | "move";
 
 /**
  * A pool of WebSocket connections that multiplexes request/response calls.
@@ -89,9 +80,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   readonly #poolQueue = new CallQueue<PendingCall>((c) => c.where === POOL_QUEUE);
   #seq = 0;
   #state: "open" | "closing" | "closed" = "open";
-  readonly #idle = new IdleWatch(this.#counts, () => {
-    if (this.#state !== "closed") this.dispatchEvent(new PoolEvent("idle"));
-  });
+  readonly #idle = new IdleWatch(this.#counts, () => this.#emit(new PoolEvent("idle")));
   #closePromise: Promise<void> | undefined;
   #shutdownPromise: Promise<void> | undefined;
   #unwake: () => void = () => {};
@@ -120,23 +109,21 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       nextId: requestIds(o.generateId),
       now,
       onReply: (c, call, message) => this.#onReply(c, call, message),
-      onNotification: (c, method, params) => this.dispatchEvent(new NotificationEvent(method, params, c.id)),
+      countProtocolError: () => this.#stats.protocolErrors++,
+      onNotification: (c, method, params) => this.#emit(new NotificationEvent(method, params, c.id)),
       onError: (c, error) => {
         if (error instanceof ProtocolError) this.#stats.protocolErrors++;
-        this.dispatchEvent(new PoolErrorEvent(error, c.id));
+        this.#emit(new PoolErrorEvent(error, c.id));
       },
-      onEncodeError: (c, call, error) =>
-        this.#fail(
-          call,
-          error instanceof MuxPoolError
-            ? error
-            : new ProtocolError(`${label(call)} could not be encoded for socket ${c.id}: ${messageOf(error)}`, { cause: error }),
-        ),
+      onEncodeError: (call, error) => this.#fail(call, error),
       onWrittenNoReply: (call) => this.#settleQuietly(call),
-      onLost: (c, loss) => this.#onLost(c, loss),
-      onRoom: () => {
-        if (this.#poolQueue.live > 0) this.#placeWaiting();
+      onNotWritten: (c, call, why) => {
+        if (why === "aborted") this.#fail(call, call.signal!.reason, "ABORTED");
+        else this.#place(call, "move", c); // never written: it may go anywhere, deadline kept
       },
+      onClosing: (c) => this.#moveQueued(c, c.takeQueued(), { waitForFrom: false }),
+      onLost: (c, loss) => this.#onLost(c, loss),
+      onRoom: () => this.#placeWaiting(),
       onExpired: (call, c) =>
         this.#onTimeout(call, `queued on socket ${c.id} until its deadline (${c.inFlight} in flight, ${c.queued} queued)`),
     };
@@ -155,15 +142,13 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       {
         state: () => this.#state,
         moveQueued: (from, calls) => this.#moveQueued(from, calls, { waitForFrom: false }),
-        placeWaiting: () => {
-          if (this.#poolQueue.live > 0) this.#placeWaiting();
-        },
+        placeWaiting: () => this.#placeWaiting(),
         noneLeft: (error) => {
           // Each #fail takes its call out of the count (the queue is emptied first).
           for (const call of this.#poolQueue.removeAll()) if (call.where === POOL_QUEUE) this.#fail(call, error);
         },
         expired: () => this.#stats.expired++,
-        dispatchEvent: (event) => this.dispatchEvent(event),
+        emit: (event) => this.#emit(event),
       },
       this.#host,
       planEndpoints(source, o.size),
@@ -173,9 +158,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (o.heartbeat !== false) this.#unwake = onWake(() => this.#connections.list.forEach((c) => c.checkNow()));
     // Connect after the constructor returns, so listeners added right after
     // `new Pool()` see every event, including a connect that fails at once.
-    queueMicrotask(() => {
-      if (this.#state !== "closed") { for (const c of this.#connections.list) c.start(); }
-    });
+    queueMicrotask(() => this.#state !== "closed" && this.#connections.list.forEach((c) => c.start()));
   }
 
   // ---------------------------------------------------------------- calls
@@ -203,7 +186,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     // passed in a queue, its socket died), it is an "error" event.
     const reject = (e: unknown): void => {
       if (entering) failure = e;
-      else if (!(e instanceof PoolClosedError)) this.dispatchEvent(new PoolErrorEvent(e as Error));
+      else if (!(e instanceof PoolClosedError)) this.#emit(new PoolErrorEvent(e as Error));
     };
     this.#submit("notification", method, params, undefined, pin, () => {}, reject);
     entering = false;
@@ -221,8 +204,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 
   #batch(requests: readonly BatchRequest[], options: CallOptions | undefined, pin: Pin | undefined): Promise<BatchResult[]> {
     return new Promise<BatchResult[]>((resolve, reject) => {
-      const refused = checkBatch(requests, this.#options.codec);
-      if (refused !== undefined) return reject(refused);
       this.#submit("batch", "batch", requests, options, pin, resolve as (v: unknown) => void, reject);
     });
   }
@@ -247,10 +228,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     return withConnection(this.#session, fn, options);
   }
 
-  #closedError(what: string): PoolClosedError {
-    return new PoolClosedError(`${what} refused: the pool is ${this.#state}`);
-  }
-
   /**
    * Resolves when at least one socket is open. Rejects with `TimeoutError`
    * when none opened within `timeout` (default: the pool's call timeout),
@@ -259,13 +236,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    */
   ready(options: { timeout?: number } = {}): Promise<void> {
     try {
-      onlyKnown(options, ["timeout"]);
-      if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 1, MAX_DELAY, "a number of ms");
+      // A wrong URL or a server that is down is an error, not a wait forever.
+      return this.#connections.ready(timeoutOption(options, 1) ?? this.#options.timeout);
     } catch (error) {
       return Promise.reject(error);
     }
-    // A wrong URL or a server that is down is an error, not a wait forever.
-    return this.#connections.ready(options.timeout ?? this.#options.timeout);
   }
 
   #submit(
@@ -277,23 +252,41 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     resolve: (value: unknown) => void,
     reject: (reason: unknown) => void,
   ): void {
-    if (this.#state !== "open") return reject(this.#closedError(`call "${String(method)}"`));
+    if (this.#state !== "open") {
+      return this.#refuse(kind, reject, new PoolClosedError(`call "${String(method)}" refused: the pool is ${this.#state}`));
+    }
     try {
       if (typeof method !== "string" || method === "") fail("method", "a non-empty string", method);
       checkCallOptions(options);
+      if (kind === "batch") checkBatch(params as readonly BatchRequest[], this.#options.codec);
     } catch (error) {
-      return reject(error);
+      return this.#refuse(kind, reject, error);
     }
     const signal = options?.signal;
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) return this.#refuse(kind, reject, signal.reason, "ABORTED");
     if (pin?.ended) {
-      return reject(new NoConnectionError(`call "${method}" refused: its withConnection block (socket ${pin.conn.id}) has ended`));
+      return this.#refuse(
+        kind,
+        reject,
+        new NoConnectionError(`call "${method}" refused: its withConnection block (socket ${pin.conn.id}) has ended`),
+      );
     }
     const timeoutMs = options?.timeout ?? this.#options.timeout;
     const call = new PendingCall(++this.#seq, kind, method, params, options, this.#options.retry, timeoutMs, pin, resolve, reject);
     this.#timers.track(call);
     if (signal !== undefined) this.#aborts.watch(call, signal);
     this.#place(call, "admit");
+  }
+
+  /** Rejects a call refused on the way in; it counts in `failed` like any other (`succeeded + failed` = calls settled). */
+  #refuse(
+    kind: CallKind,
+    reject: (reason: unknown) => void,
+    error: unknown,
+    code = error instanceof MuxPoolError ? error.code : "OTHER",
+  ): void {
+    if (kind !== "notification") this.#stats.failed(code, error);
+    reject(error);
   }
 
   /**
@@ -309,7 +302,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         this.#fail(call, pinnedLost(call, pin.conn.id));
         return undefined;
       }
-      return this.#deliver(call, pin.conn, placement);
+      return this.#deliver(call, pin.conn as Connection, placement);
     }
     let target: Connection | null | undefined;
     try {
@@ -323,6 +316,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 
   /** The second half of {@link #place}: the call goes to `target` (`null`: the pool queue; `undefined`: no connection matches). */
   #deliver(call: PendingCall, target: Connection | null | undefined, placement: Placement): Connection | null | undefined {
+    if (this.#state === "closed") {
+      // Being moved while a listener destroyed the pool: nothing may be placed now.
+      this.#fail(call, new PoolClosedError(`${label(call)} rejected: the pool closed while it was being placed`));
+      return undefined;
+    }
     if (target === undefined) {
       const n = this.#connections.list.length;
       const why = n === 0
@@ -336,7 +334,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       target.inFlight < this.#options.maxInFlight && target.writable()
     ) {
       target.write(call); // fast path: no queue
-      return call.where === SETTLED ? undefined : target;
+      return call.where === SETTLED ? undefined : (call.conn as Connection | undefined) ?? null; // it may have gone elsewhere
     }
     if (placement === "admit" && this.#counts.queued >= this.#options.maxQueue) {
       const { queued, inFlight } = this.#counts;
@@ -358,7 +356,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 
   /** Takes a call out of whatever holds it. */
   #unlink(call: PendingCall): void {
-    const conn = call.conn;
+    const conn = call.conn as Connection | undefined;
     switch (call.where) {
       case POOL_QUEUE:
         this.#poolQueue.forget();
@@ -373,7 +371,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     }
     call.where = SETTLED;
     call.conn = undefined;
-    if (conn !== undefined && !conn.removed) conn.pump();
+    if (conn !== undefined && conn.state !== "closed") conn.pump();
   }
 
   /** Forgets a call's deadline and abort signal: it is settling. */
@@ -410,7 +408,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       this.#stats.succeeded++;
       call.resolve(outcome.value);
     } else {
-      this.#stats.failed("ERR_REMOTE");
+      this.#stats.failed(outcome.error.code, outcome.error);
       call.reject(outcome.error);
     }
     this.#idle.check();
@@ -425,13 +423,15 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   }
 
   #onTimeout(call: PendingCall, where = this.#where(call)): void {
-    this.#fail(call, new TimeoutError(`${label(call)} timed out after ${call.timeoutMs} ms, ${where}`));
+    const maybeExecuted = call.where === IN_FLIGHT;
+    this.#fail(call, new TimeoutError(`${label(call)} timed out after ${call.timeoutMs} ms, ${where}`, { maybeExecuted }));
   }
 
   // ---------------------------------------------------------------- connections
 
   /** Places again the calls of the pool queue now that a connection can take some. */
   #placeWaiting(): void {
+    if (this.#poolQueue.live === 0) return;
     const waiting = this.#poolQueue.take();
     this.#counts.queued -= waiting.length;
     for (const call of waiting) {
@@ -461,7 +461,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const fromSnapshot = from.snapshot(now);
     for (const [to, count] of moved) {
       this.#stats.rerouted += count;
-      this.dispatchEvent(new RerouteEvent(count, fromSnapshot, to === null ? null : to.snapshot(now)));
+      this.#emit(new RerouteEvent(count, fromSnapshot, to === null ? null : to.snapshot(now)));
     }
   }
 
@@ -485,11 +485,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 
   /** A connection's socket is gone: apply the recovery plan to it and its calls. */
   #onLost(conn: Connection, loss: LostSocket): void {
-    if (conn.removed || this.#state === "closed") return;
+    if (conn.state === "closed" || this.#state === "closed") return;
     const { code, reason, wasOpen } = loss;
     const plan = planRecovery(loss, conn.takeInFlight(), conn.takeQueued(), this.#options);
     conn.recover(plan);
-    this.#connections.lastLoss = `socket ${conn.id} (${conn.url}), ${plan.attempt} failed attempts: ${reason}`;
+    this.#connections.recordLoss(conn, loss, plan);
     if (!plan.reconnect) this.#connections.remove(conn);
     for (const [call, error] of plan.fail) this.#fail(call, error);
     const how = { waitForFrom: plan.keepOnSocket };
@@ -499,13 +499,18 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     }
     this.#moveQueued(conn, plan.move, how);
     const snapshot = conn.snapshot(this.#host.now());
-    if (wasOpen || !plan.reconnect) this.dispatchEvent(new ConnectionEvent("close", snapshot, { code, reason }));
-    if (plan.reconnect) {
+    if (wasOpen || !plan.reconnect) this.#emit(new ConnectionEvent("close", snapshot, { code, reason }));
+    if (plan.reconnect && this.state !== "closed") { // a listener may have closed the pool
       this.#stats.reconnects++;
-      this.dispatchEvent(new ConnectionEvent("reconnect", snapshot, { reason, attempt: plan.attempt, delay: plan.delay }));
+      this.#emit(new ConnectionEvent("reconnect", snapshot, { reason, attempt: plan.attempt, delay: plan.delay }));
     }
     this.#connections.checkEmpty();
     this.#idle.check();
+  }
+
+  /** Dispatches `event` unless the pool is closed: after `close()`/`destroy()` the only event is `shutdown`. */
+  #emit(event: Event): void {
+    if (this.#state !== "closed") this.dispatchEvent(event);
   }
 
   // ---------------------------------------------------------------- observing
@@ -540,14 +545,13 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    */
   close(options: { timeout?: number } = {}): Promise<void> {
     if (this.#closePromise !== undefined) return this.#closePromise;
+    let waitMs: number;
     try {
-      onlyKnown(options, ["timeout"]);
-      if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 0, Infinity, "a number of ms");
+      waitMs = Math.min(timeoutOption(options, 0) ?? this.#options.timeout, MAX_DELAY);
     } catch (error) {
       return Promise.reject(error);
     }
     if (this.#state === "open") this.#state = "closing";
-    const waitMs = Math.min(options.timeout ?? this.#options.timeout, MAX_DELAY);
     this.#closePromise = (async () => {
       if (this.#shutdownPromise === undefined && !this.#idle.quiet) await this.#idle.wait(waitMs);
       await this.#shutdown(undefined, `closed after waiting ${waitMs} ms`);
@@ -586,7 +590,9 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#unwake();
     this.#idle.stop(); // no "idle" after close, and no timer left behind
     this.#timers.clear();
-    this.#shutdownPromise = this.#connections.closeAll().then(() => {
+    // A graceful close() reports each socket it closes; after destroy() the only event is "shutdown".
+    const announce = cause === undefined && how !== "destroyed" ? (e: Event) => this.dispatchEvent(e) : undefined;
+    this.#shutdownPromise = this.#connections.closeAll(announce).then(() => {
       this.dispatchEvent(new PoolEvent("shutdown"));
     });
     return this.#shutdownPromise;

@@ -11,13 +11,17 @@
 
 import type { BatchRequest, Pin } from "./call.ts";
 import type { Connection } from "./connection.ts";
-import type { RemoteError } from "./errors.ts";
+import type { ProtocolError, RemoteError } from "./errors.ts";
 import type { CallOptions } from "./options.ts";
 import type { ConnectionSnapshot } from "./stats.ts";
 import { checkNumber, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
 
-/** One entry of a `batch` result, shaped like `Promise.allSettled`'s. */
-export type BatchResult<T = unknown> = { status: "fulfilled"; value: T } | { status: "rejected"; reason: RemoteError };
+/**
+ * One entry of a `batch` result, shaped like `Promise.allSettled`'s: the
+ * server's error for that request is a `RemoteError`, a reply that could
+ * not be read a `ProtocolError`.
+ */
+export type BatchResult<T = unknown> = { status: "fulfilled"; value: T } | { status: "rejected"; reason: RemoteError | ProtocolError };
 
 /** Options of a call made through a pinned handle: no routing. */
 export type PinnedCallOptions = Omit<CallOptions, "filter" | "key">;

@@ -31,10 +31,23 @@ export interface WebSocketLike {
   onerror: ((event: any) => void) | null;
   // deno-lint-ignore no-explicit-any
   onmessage: ((event: any) => void) | null;
+  /** `ws` only (Node): sends a WebSocket protocol ping (RFC 6455 §5.5.2), which the peer's WebSocket layer answers whatever its application is doing. */
+  ping?(): void;
+  /** `ws` only: its EventEmitter side, for the `pong` event. */
+  on?(event: "pong", listener: () => void): unknown;
 }
 
+/** Close code used when the client gives up on a socket (heartbeat, connect timeout). */
+export const CODE_ABANDONED = 4000;
+
+/** Ms a socket whose close has begun may take to finish the handshake before it is terminated. */
+export const CLOSE_GRACE_MS = 1_000;
+
 /** `readyState` of an open socket (WHATWG `WebSocket.OPEN`). */
-const OPEN = 1;
+export const OPEN = 1;
+
+/** Ms between checks of a backed-up socket's `bufferedAmount` (no runtime has a "drain" event). */
+export const BUFFER_POLL_MS = 10;
 
 /**
  * Drops a socket at once, without waiting for a close handshake that a dead
@@ -79,4 +92,19 @@ export function closeSocket(socket: WebSocketLike, code: number, reason: string,
       resolve();
     }
   });
+}
+
+/**
+ * Sends a WebSocket protocol ping (RFC 6455 §5.5.2) where the implementation
+ * can (`ws`: `ping()`, answered by a `pong` event); `false` where it cannot
+ * (browsers, Deno, Bun, Node's global WebSocket).
+ */
+export function protocolPing(socket: WebSocketLike | undefined): boolean {
+  if (typeof socket?.ping !== "function" || typeof socket.on !== "function") return false;
+  try {
+    socket.ping();
+  } catch {
+    // The socket is going away: its close event follows.
+  }
+  return true;
 }

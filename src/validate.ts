@@ -87,3 +87,11 @@ export function onlyKnown(value: object, known: readonly string[], prefix = ""):
     );
   }
 }
+
+/** The `timeout` of an options object that has no other key (`ready()`, `close()`): ms from `min`, or `undefined`. */
+export function timeoutOption(options: { timeout?: number }, min: number): number | undefined {
+  onlyKnown(options, ["timeout"]);
+  return options.timeout === undefined
+    ? undefined
+    : checkNumber("timeout", options.timeout, min, min === 0 ? Infinity : MAX_DELAY, "a number of ms");
+}

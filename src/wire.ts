@@ -45,3 +45,15 @@ export function decodeFrame(data: FrameData, codec: Codec, maxMessageSize: numbe
     throw new ProtocolError(`could not decode a frame: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
 }
+
+/**
+ * The size in bytes of `frame` if it is over `limit`, else 0. A string is
+ * measured in UTF-8 only when its length could be over (a UTF-8 string has
+ * at least one and at most three bytes per UTF-16 unit).
+ */
+export function sizeOver(frame: FrameData, limit: number): number {
+  if (typeof frame !== "string") return frame.byteLength > limit ? frame.byteLength : 0;
+  if (frame.length * 3 <= limit) return 0;
+  const bytes = new TextEncoder().encode(frame).length;
+  return bytes > limit ? bytes : 0;
+}

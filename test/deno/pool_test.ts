@@ -6,12 +6,17 @@
  * (Since Deno 2.8 they are off by default: `test()` below turns them on per
  * test, which no CLI flag or config can override.)
  *
+ * Covers the subset every runtime runs (test/runtimes/smoke.test.mjs for
+ * Node 20, Node 22 and Bun): concurrent calls, a RemoteError, a socket the
+ * server closes (idempotent call re-sent, the other ConnectionLostError with
+ * maybeExecuted), reconnect events, close() with code 1000 and nothing left.
+ *
  * The last test stops reading on a raw TCP socket (after a hand-made
  * handshake) to check back-pressure against Deno's own `bufferedAmount`.
  *
  * Run: deno test --allow-net test/deno/
  */
-import { PoolClosedError, PoolExhaustedError, RemoteError, TimeoutError } from "../../src/mod.ts";
+import { ConnectionLostError, PoolClosedError, PoolExhaustedError, RemoteError, TimeoutError } from "../../src/mod.ts";
 import { Pool } from "../../src/mod.ts";
 
 function assert(cond: unknown, message: string): asserts cond {
@@ -62,6 +67,8 @@ interface TestServer {
   /** Requests (with an id) received so far. */
   requests: number;
   accepted: number;
+  /** Close code of every server-side socket that closed, in order. */
+  readonly closeCodes: number[];
   /** Closes every server-side socket (code 1012) and waits until they are closed. */
   killAll(): Promise<void>;
   close(): Promise<void>;
@@ -70,6 +77,7 @@ interface TestServer {
 /** A JSON-RPC 2.0 server: echo, add, fail, sleep; everything else is -32601. */
 function startServer(): Promise<TestServer> {
   const sockets = new Set<WebSocket>();
+  const closeCodes: number[] = [];
   const closed = new Map<WebSocket, Promise<void>>();
   const timers = new Set<{ id: ReturnType<typeof setTimeout> | undefined; done: () => void }>();
 
@@ -114,6 +122,7 @@ function startServer(): Promise<TestServer> {
     sockets,
     requests: 0,
     accepted: 0,
+    closeCodes,
     async killAll() {
       const waits = [...sockets].map((ws) => {
         ws.close(1012, "killed by test");
@@ -137,7 +146,8 @@ function startServer(): Promise<TestServer> {
     closed.set(
       ws,
       new Promise<void>((resolve) => {
-        ws.onclose = () => {
+        ws.onclose = (event) => {
+          closeCodes.push(event.code);
           sockets.delete(ws);
           closed.delete(ws);
           resolve();
@@ -203,6 +213,8 @@ test("1,000 concurrent calls over 4 sockets all get their own answer", async () 
 test("server-side socket close: the pool reconnects and later calls succeed", async () => {
   const server = await startServer();
   const pool = new Pool(server.url, { size: 3, timeout: 5_000, connectTimeout: 2_000, reconnect: { initialDelay: 10, maxDelay: 50 } });
+  let reconnectEvents = 0;
+  pool.addEventListener("reconnect", () => reconnectEvents++);
   try {
     await until(() => pool.stats().connections.open === 3, 3_000, "3 open sockets");
     assertEquals(await pool.call("add", [1, 2]), 3, "before the kill");
@@ -214,6 +226,7 @@ test("server-side socket close: the pool reconnects and later calls succeed", as
     assertEquals(server.sockets.size, 0, "every server-side socket closed");
 
     await until(() => pool.stats().reconnects >= 3 && pool.stats().connections.open === 3, 5_000, "the pool to reconnect all 3 sockets");
+    assert(reconnectEvents >= 3, `a reconnect event per socket (saw ${reconnectEvents})`);
     assertEquals(await slow, 30, "the idempotent call survived the kill");
     assert(pool.stats().calls.retried >= 1, "the idempotent call was re-sent");
     assertEquals(server.accepted, 6, "3 first sockets + 3 reconnected");
@@ -221,6 +234,32 @@ test("server-side socket close: the pool reconnects and later calls succeed", as
     const after = await Promise.all(Array.from({ length: 100 }, (_, i) => pool.call("add", [i, 1])));
     after.forEach((v, i) => assertEquals(v, i + 1, `add after reconnect #${i}`));
     assertEquals(pool.stats().calls.failed, 0, "no call failed");
+  } finally {
+    await pool.close();
+    await server.close();
+  }
+});
+
+test("a socket closed by the server: the idempotent call in flight is re-sent, the other rejects with ConnectionLostError (maybeExecuted)", async () => {
+  const server = await startServer();
+  const pool = new Pool(server.url, { size: 1, timeout: 5_000, connectTimeout: 2_000, heartbeat: false, reconnect: { initialDelay: 10, maxDelay: 50 } });
+  try {
+    await pool.ready();
+    const idempotent = pool.call("sleep", [500], { idempotent: true });
+    // Its handler goes on now: the call rejects while the test still waits for the kill.
+    const plain = assertRejects(pool.call("sleep", [500]), (e) => e instanceof ConnectionLostError, "the non-idempotent call → ConnectionLostError");
+    await until(() => server.requests === 2, 2_000, "both calls to reach the server");
+    await server.killAll();
+
+    const lost = (await plain) as ConnectionLostError;
+    assertEquals(lost.code, "ERR_CONNECTION_LOST", "code");
+    assertEquals(lost.maybeExecuted, true, "it was written: the server may have run it");
+    assertEquals(await idempotent, 500, "the idempotent call was re-sent and answered");
+    assertEquals(server.requests, 3, "2 calls + 1 re-sent");
+    const s = pool.stats();
+    assertEquals(s.calls.retried, 1, "retried");
+    assertEquals(s.calls.succeeded, 1, "succeeded");
+    assertEquals(s.calls.failedBy, { ERR_CONNECTION_LOST: 1 }, "failedBy");
   } finally {
     await pool.close();
     await server.close();
@@ -300,6 +339,7 @@ test("close(): waits for calls in flight, then refuses new ones; nothing leaks",
   await closing;
   assertEquals(pool.state, "closed", "state after close");
   await until(() => server.sockets.size === 0, 2_000, "the server to see every socket closed");
+  assertEquals(server.closeCodes, [1000, 1000], "the server saw each socket close with 1000");
   assertEquals(pool.stats().connections.total, 0, "no socket left in the pool");
   await server.close();
   // The sanitizers now check that no timer, socket or pending op is left.

@@ -3,7 +3,9 @@
  * dist/muxpool.js by URL (as from a CDN), makes 500 concurrent calls to a
  * loopback `ws` server, keeps making idempotent calls while the test kills
  * every server-side socket, and reports back. No console errors allowed.
- * Then back-pressure on Chromium's own bufferedAmount, and the wake-up checks.
+ * Then the rest of the subset every runtime runs (test/runtimes/smoke.test.mjs):
+ * a killed socket with a non-idempotent call in flight, and close codes. Then
+ * back-pressure on Chromium's own bufferedAmount, and the wake-up checks.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -134,6 +136,103 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
     await expect.poll(() => server.connections().length, { timeout: 5_000 }).toBe(0);
 
     expect(problems).toEqual([]);
+  });
+
+  it("a killed socket re-sends the idempotent call and rejects the other (maybeExecuted); close() ends every socket with 1000", async () => {
+    // The cases every runtime runs (test/runtimes/smoke.test.mjs) that the loop above does not cover.
+    const tab = await browser.newPage();
+    const tabProblems: string[] = [];
+    tab.on("pageerror", (e) => tabProblems.push(`pageerror: ${e.message}`));
+    tab.on("console", (m) => {
+      if (m.type() === "error" || m.type() === "warning") tabProblems.push(`console.${m.type()}: ${m.text()}`);
+    });
+    type Outcome = { ok: unknown } | { error: { name: string; code: string; maybeExecuted: boolean } };
+    type Page = { Pool: new (u: string, o: object) => PagePool; pool: PagePool; idempotent: Promise<Outcome>; plain: Promise<Outcome>; reconnects: number; closeEvents: number[]; sockets: { socket: WebSocket; code: number | null; wasClean: boolean | null }[] };
+    type PagePool = {
+      ready(): Promise<void>;
+      close(): Promise<void>;
+      call(m: string, p: unknown[], o?: object): Promise<unknown>;
+      addEventListener(t: string, f: (e: { code?: number }) => void): void;
+      stats(): { connections: { total: number; open: number }; calls: { succeeded: number; failed: number; failedBy: Record<string, number>; retried: number; inFlight: number; queued: number } };
+      state: string;
+    };
+    try {
+      await tab.goto(`${site.url}/wake.html`);
+      await tab.waitForFunction(() => "__ready" in window);
+      await expect.poll(() => server.connections().length, { timeout: 5_000 }).toBe(0); // earlier tabs' sockets are gone
+      const requestsBefore = server.stats.requests;
+      await tab.evaluate(async (url) => {
+        const w = window as unknown as Page;
+        // Chromium's own WebSocket, wrapped to record how each socket closed (the bundle reads the global when the pool is made).
+        w.sockets = [];
+        const Native = window.WebSocket;
+        window.WebSocket = class extends Native {
+          constructor(...args: ConstructorParameters<typeof WebSocket>) {
+            super(...args);
+            const record = { socket: this as WebSocket, code: null as number | null, wasClean: null as boolean | null };
+            this.addEventListener("close", (e) => {
+              record.code = e.code;
+              record.wasClean = e.wasClean;
+            });
+            w.sockets.push(record);
+          }
+        };
+        const pool = new w.Pool(url, { size: 1, heartbeat: false, timeout: 10_000, reconnect: { initialDelay: 10, maxDelay: 50 } });
+        w.pool = pool;
+        w.reconnects = 0;
+        w.closeEvents = [];
+        pool.addEventListener("reconnect", () => w.reconnects++);
+        pool.addEventListener("close", (e) => w.closeEvents.push(e.code!));
+        await pool.ready();
+        const outcome = (p: Promise<unknown>): Promise<Outcome> =>
+          p.then(
+            (ok) => ({ ok }),
+            (e: { name: string; code: string; maybeExecuted: boolean }) => ({ error: { name: e.name, code: e.code, maybeExecuted: e.maybeExecuted } }),
+          );
+        w.idempotent = outcome(pool.call("sleep", [1000], { idempotent: true }));
+        w.plain = outcome(pool.call("sleep", [1000]));
+      }, server.url);
+      await expect.poll(() => server.stats.requests - requestsBefore, { timeout: 5_000 }).toBe(2);
+      expect(server.killAll()).toBe(1);
+
+      const outcomes = await tab.evaluate(async () => {
+        const w = window as unknown as Page;
+        return { idempotent: await w.idempotent, plain: await w.plain };
+      });
+      expect(outcomes.plain).toEqual({ error: { name: "ConnectionLostError", code: "ERR_CONNECTION_LOST", maybeExecuted: true } });
+      expect(outcomes.idempotent).toEqual({ ok: 1000 });
+      expect(server.stats.requests - requestsBefore, "2 calls + 1 re-sent").toBe(3);
+
+      const end = await tab.evaluate(async () => {
+        const w = window as unknown as Page;
+        for (let i = 0; i < 500 && w.pool.stats().connections.open < 1; i++) await new Promise((r) => setTimeout(r, 10));
+        const stats = w.pool.stats();
+        await w.pool.close();
+        return {
+          stats,
+          state: w.pool.state,
+          total: w.pool.stats().connections.total,
+          reconnects: w.reconnects,
+          closeEvents: w.closeEvents,
+          sockets: w.sockets.map((r) => ({ code: r.code, wasClean: r.wasClean, readyState: r.socket.readyState })),
+        };
+      });
+      expect(end.stats.connections.open).toBe(1);
+      expect(end.reconnects).toBeGreaterThanOrEqual(1);
+      expect(end.stats.calls).toMatchObject({ succeeded: 1, failed: 1, failedBy: { ERR_CONNECTION_LOST: 1 }, retried: 1, inFlight: 0, queued: 0 });
+      expect(end.state).toBe("closed");
+      expect(end.total).toBe(0);
+      // The killed socket closed without a handshake; its replacement closed with 1000, cleanly.
+      expect(end.sockets).toEqual([
+        { code: 1006, wasClean: false, readyState: 3 },
+        { code: 1000, wasClean: true, readyState: 3 },
+      ]);
+      expect(end.closeEvents).toEqual([1006, 1000]);
+      await expect.poll(() => server.connections().length, { timeout: 5_000 }).toBe(0);
+      expect(tabProblems).toEqual([]);
+    } finally {
+      await tab.close();
+    }
   });
 
   it("back-pressure on Chromium's bufferedAmount: a stalled link takes no more writes, notify throws at maxQueue, all arrive after", async () => {

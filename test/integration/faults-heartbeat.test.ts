@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { own, startProxy, startServer } from "../fixtures/harness.ts";
-import { collectEvents, sleep, spyWebSocket, track, waitFor } from "../fixtures/pool-helpers.ts";
+import { collectEvents, sleep, spyWebSocket, track, waitFor, withoutProtocolPing } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, Pool } from "../../src/mod.ts";
 
 const INTERVAL = 150;
@@ -90,13 +90,14 @@ describe("heartbeat", () => {
     );
   });
 
-  it("a ping the server answers with 'method not found' counts as life; long calls are not mistaken for a dead link", async () => {
+  // Where the runtime cannot send protocol pings (browsers, Deno, Bun, Node's global WebSocket), the ping is a codec request.
+  it("a codec ping the server answers with 'method not found' counts as life; long calls are not mistaken for a dead link", async () => {
     const server = await startServer();
     const spy = spyWebSocket();
     const pool = own(new Pool(server.url, {
       size: 1,
       heartbeat: { interval: 50, timeout: 50, method: "no.such.method" },
-      WebSocket: spy.WebSocket,
+      WebSocket: withoutProtocolPing(spy.WebSocket),
     }));
     const log = collectEvents(pool, ["close", "reconnect", "error"]);
     await pool.ready();
@@ -133,7 +134,7 @@ describe("heartbeat", () => {
     expect(await pool.call("add", [1, 2])).toBe(3);
   });
 
-  it("a blocked event loop is not a dead link when the reply is already waiting in the socket", async () => {
+  it("a blocked event loop is not a dead link when the reply to a codec ping is already waiting in the socket", async () => {
     // The server runs in another process, so it answers while this process is blocked.
     const script = `
       const { WebSocketServer } = require("ws");
@@ -163,7 +164,7 @@ describe("heartbeat", () => {
           }
         }
       }
-      const pool = own(new Pool(`ws://127.0.0.1:${port}`, { size: 1, heartbeat: { interval: 50, timeout: 50 }, WebSocket: Blocking }));
+      const pool = own(new Pool(`ws://127.0.0.1:${port}`, { size: 1, heartbeat: { interval: 50, timeout: 50 }, WebSocket: withoutProtocolPing(Blocking) }));
       const log = collectEvents(pool, ["close", "reconnect"]);
       await pool.ready();
       blockNextPing = true;

@@ -34,9 +34,36 @@ describe("jsonRpc codec", () => {
     expect(codec.decode(new TextEncoder().encode('{"jsonrpc":"2.0","id":3,"result":"bin"}'))).toEqual({ kind: "result", id: 3, result: "bin" });
   });
 
-  it("throws on frames it cannot read (the pool turns these into ProtocolError events)", () => {
-    for (const bad of ["not json", "42", "null", '"str"', "[]", '{"id":1,"result":1}', '{"jsonrpc":"2.0","id":0,"result":1}', '{"jsonrpc":"2.0","id":{},"result":1}', '{"jsonrpc":"2.0","id":1}', '{"jsonrpc":"2.0"}', '{"jsonrpc":"2.0","id":1,"error":"x"}', "[1,2]"]) {
-      expect(() => codec.decode(bad), bad).toThrow();
+  it("throws only on frames it cannot read at all (the pool turns these into ProtocolError events)", () => {
+    for (const bad of ["not json", "[]", "{"]) expect(() => codec.decode(bad), bad).toThrow();
+  });
+
+  it("reads each message of a frame on its own: an unreadable one is `invalid`, with the id it names (issue 10)", () => {
+    const cases: [string, string | number | null, RegExp][] = [
+      ["42", null, /object/],
+      ["null", null, /object/],
+      ['"str"', null, /object/],
+      ['{"id":1,"result":1}', 1, /jsonrpc/],
+      ['{"jsonrpc":"2.0","id":0,"result":1}', null, /invalid id/],
+      ['{"jsonrpc":"2.0","id":{},"result":1}', null, /invalid id/],
+      ['{"jsonrpc":"2.0","id":1}', 1, /neither result nor error/],
+      ['{"jsonrpc":"2.0"}', null, /neither a reply nor a notification/],
+      ['{"jsonrpc":"2.0","id":1,"error":"x"}', 1, /error member must be an object/],
+      ['{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"m"}}', 1, /both result and error/],
+      ['{"jsonrpc":"2.0","id":1,"error":{"message":"m"}}', 1, /integer code/],
+      ['{"jsonrpc":"2.0","id":1,"error":{"code":"E1","message":"m"}}', 1, /integer code/],
+      ['{"jsonrpc":"2.0","id":1,"error":{"code":1}}', 1, /string message/],
+      ['{"jsonrpc":"2.0","id":null,"error":{}}', null, /integer code/],
+    ];
+    for (const [frame, id, why] of cases) {
+      const m = codec.decode(frame) as { kind: string; id: unknown; reason: string };
+      expect([m.kind, m.id], frame).toEqual(["invalid", id]);
+      expect(m.reason, frame).toMatch(why);
     }
+    // One bad member spoils nothing else in its frame.
+    expect(codec.decode('[1,{"jsonrpc":"2.0","id":2,"result":2}]')).toEqual([
+      { kind: "invalid", id: null, reason: "a JSON-RPC message must be an object" },
+      { kind: "result", id: 2, result: 2 },
+    ]);
   });
 });

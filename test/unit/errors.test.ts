@@ -9,9 +9,10 @@ describe("errors", () => {
       [new errors.PoolExhaustedError("m"), "ERR_POOL_EXHAUSTED"],
       [new errors.PoolClosedError("m"), "ERR_POOL_CLOSED"],
       [new errors.NoConnectionError("m"), "ERR_NO_CONNECTION"],
-      [new errors.ConnectionLostError("m", true), "ERR_CONNECTION_LOST"],
+      [new errors.ConnectionLostError("m", { maybeExecuted: true }), "ERR_CONNECTION_LOST"],
       [new errors.RemoteError("m", -32000, { x: 1 }), "ERR_REMOTE"],
       [new errors.ProtocolError("m"), "ERR_PROTOCOL"],
+      [new errors.ConnectError("m", { url: "ws://h/", attempt: 1 }), "ERR_CONNECT"],
     ];
     for (const [e, code] of cases) {
       expect((e as errors.MuxPoolError).code).toBe(code);
@@ -20,10 +21,29 @@ describe("errors", () => {
       expect(e.name).toBe(e.constructor.name);
     }
     expect(new errors.TimeoutError("m")).not.toBeInstanceOf(errors.RemoteError);
-    expect(new errors.ConnectionLostError("m", true).maybeExecuted).toBe(true);
+    const lost = new errors.ConnectionLostError("m", { maybeExecuted: true, code: 1009, reason: "too big" });
+    expect([lost.maybeExecuted, lost.closeCode, lost.reason]).toEqual([true, 1009, "too big"]);
+    expect(new errors.TimeoutError("m").maybeExecuted).toBe(false);
+    expect(new errors.TimeoutError("m", { maybeExecuted: true }).maybeExecuted).toBe(true);
     const remote = new errors.RemoteError("m", -32601, "d");
     expect([remote.remoteCode, remote.data]).toEqual([-32601, "d"]);
     expect(new errors.InvalidConfigError("size", "m").option).toBe("size");
+  });
+
+  it("every constructor takes { cause }", () => {
+    const cause = new Error("root");
+    const all: Error[] = [
+      new errors.InvalidConfigError("size", "m", { cause }),
+      new errors.TimeoutError("m", { cause }),
+      new errors.PoolExhaustedError("m", { cause }),
+      new errors.PoolClosedError("m", { cause }),
+      new errors.NoConnectionError("m", { cause }),
+      new errors.ConnectionLostError("m", { maybeExecuted: false, cause }),
+      new errors.RemoteError("m", 1, undefined, { cause }),
+      new errors.ProtocolError("m", { cause }),
+      new errors.ConnectError("m", { url: "ws://h/", attempt: 2, cause }),
+    ];
+    for (const e of all) expect(e.cause).toBe(cause);
   });
 
   it("instanceof holds across two loaded copies of the library", async () => {
