@@ -661,6 +661,7 @@ function addUp(calls: number, wall: number, stats: { rerouted: number; retried: 
   total.disallowed += v.disallowed;
 }
 afterAll(() => {
+  if (total.runs === 0) return;
   const sum = Object.values(total.faults).reduce((a, b) => a + b, 0);
   console.log(
     `[chaos-field seed=${SEED}] SUMMARY ${total.runs} runs, ${total.calls} calls in ${Math.round(total.wall)} ms; faults ${sum} (${fmt(total.faults)}); ` +
@@ -960,5 +961,26 @@ describe("chaos, widened: the failures found in the field", () => {
     expectStatsAddUp(pool, caller.calls.length, tag);
     await pool.close({ timeout: 2_000 });
     expect(pool.connections(), `${tag} after close: no socket left`).toEqual([]);
+  });
+});
+
+describe("found by chaos-field", () => {
+  it("a written idempotent call that times out while waiting to be re-sent says maybeExecuted: true (it ran)", async () => {
+    // the server runs the call, then its socket dies before the reply; the
+    // call is idempotent, so it waits for the reconnect to be re-sent, and its
+    // deadline passes first: it was written, the server ran it
+    const server = await startServer();
+    const pool = own(new Pool(server.url, { size: 1, heartbeat: false, reconnect: { initialDelay: 2_000, maxDelay: 2_000, jitter: false } }));
+    await waitFor(() => pool.stats().connections.open === 1, 3_000, "pool open");
+    const outcome = pool.call("record", ["found-1", { sleep: 100 }], { idempotent: true, timeout: 500 }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await waitFor(() => server.executions.get("found-1") === 1, 1_000, "the server ran the call");
+    server.kill();
+    const error = await outcome;
+    expect(error, "rejects with TimeoutError").toBeInstanceOf(TimeoutError);
+    expect(server.executions.get("found-1"), "it ran once").toBe(1);
+    expect((error as TimeoutError).maybeExecuted, `${describeError(error)}`).toBe(true);
   });
 });
