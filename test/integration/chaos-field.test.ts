@@ -194,6 +194,8 @@ interface Call {
   threw: boolean;
   /** made while its pool may legitimately have no socket for longer than its deadline */
   mayTimeOut: boolean;
+  /** the pool's state when the call settled, for messages */
+  poolState: string;
 }
 
 interface CallMix {
@@ -239,6 +241,7 @@ class Caller {
       abortReason: undefined,
       threw: false,
       mayTimeOut: this.mayTimeOut,
+      poolState: "",
     };
     this.calls.push(c);
     return c;
@@ -304,6 +307,7 @@ class Caller {
         c.settleSeq = this.ledger.mark();
         c.ok = false;
         c.error = error;
+        c.poolState = pool.state;
       },
     );
   }
@@ -491,7 +495,7 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     count(key);
     if (!allowed || noMaybeExecuted) {
       v.disallowed++;
-      problem(c, `may not end with ${describeError(e)}${noMaybeExecuted ? " (no maybeExecuted)" : ""}${written ? "" : " (never written)"}; executions ${JSON.stringify(runs)}`);
+      problem(c, `may not end with ${describeError(e)} (pool ${c.poolState})${noMaybeExecuted ? " (no maybeExecuted)" : ""}${written ? "" : " (never written)"}; executions ${JSON.stringify(runs)}`);
     }
   }
   return v;
