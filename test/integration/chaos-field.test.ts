@@ -63,6 +63,7 @@ import {
   ConnectionLostError,
   InvalidConfigError,
   MuxPoolError,
+  NoConnectionError,
   Pool,
   PoolClosedError,
   type PoolEventMap,
@@ -483,6 +484,12 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     } else if (e instanceof PoolClosedError) {
       key = "PoolClosed";
       allowed = options.closing;
+    } else if (e instanceof NoConnectionError && options.closing && c.poolState !== "open") {
+      // queued during close(), its socket died and close() does not reconnect: no socket is
+      // left for it. PoolClosedError would say why better (reported in issue 10's follow-up);
+      // counted apart, not failed
+      key = "NoConnection during close()";
+      allowed = true;
     } else {
       key = e instanceof MuxPoolError ? e.code : "other";
       allowed = false;
@@ -969,6 +976,27 @@ describe("chaos, widened: the failures found in the field", () => {
 });
 
 describe("found by chaos-field", () => {
+  it("destroy() from a close listener while close() closes the sockets: no event but shutdown after it", async () => {
+    // lifetimes run, seed 14: "ended by close on notification #1: events after destroy(): close"
+    const server = await startServer();
+    const pool = own(new Pool(server.url, { size: 3, heartbeat: false }));
+    await waitFor(() => pool.stats().connections.open === 3, 3_000, "pool open");
+    const seen: string[] = [];
+    let destroyed = false;
+    for (const type of EVENT_TYPES) {
+      pool.addEventListener(type, () => {
+        seen.push(`${destroyed ? "after destroy(): " : ""}${type}`);
+        if (type === "close" && !destroyed) {
+          destroyed = true;
+          void pool.destroy();
+        }
+      });
+    }
+    await pool.close({ timeout: 1_000 });
+    await sleep(20);
+    expect(seen, "events").toEqual(["close", "after destroy(): shutdown"]);
+  });
+
   it("a written idempotent call that times out while waiting to be re-sent says maybeExecuted: true (it ran)", async () => {
     // the server runs the call, then its socket dies before the reply; the
     // call is idempotent, so it waits for the reconnect to be re-sent, and its
