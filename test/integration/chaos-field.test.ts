@@ -377,8 +377,11 @@ interface JudgeOptions {
 /** Checks every call of a run against the server's executions and the wire ledger. */
 function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, ledger: Ledger, options: JudgeOptions): Verdict {
   const v: Verdict = { lost: 0, settledTwice: 0, duplicates: 0, runAfterRejection: 0, writtenAfterRejection: 0, wrongMaybeExecuted: 0, disallowed: 0, outcomes: {}, problems: [] };
-  const problem = (c: Call, what: string): void => {
-    if (v.problems.length < 25) v.problems.push(`call ${c.i} (${c.kind}${c.idempotent ? ", idempotent" : ""}, token ${c.tokens[0]}): ${what}`);
+  // at most 6 examples of each kind of violation, so that a frequent one does not hide the others
+  const shown: Record<string, number> = {};
+  const problem = (c: Call, what: string, kind = what.split(" ")[0]!): void => {
+    shown[kind] = (shown[kind] ?? 0) + 1;
+    if (shown[kind]! <= 6 && v.problems.length < 40) v.problems.push(`call ${c.i} (${c.kind}${c.idempotent ? ", idempotent" : ""}, token ${c.tokens[0]}): ${what}`);
   };
   const count = (key: string): void => {
     v.outcomes[key] = (v.outcomes[key] ?? 0) + 1;
@@ -438,10 +441,10 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
       const me = (e as { maybeExecuted?: unknown }).maybeExecuted;
       if (me === true && !written) {
         v.wrongMaybeExecuted++;
-        problem(c, `never left the client (${ledger.writes.get(c.tokens[0]!)?.length ?? 0} frame(s) discarded on a closing socket) but ${describeError(e)}`);
+        problem(c, `maybeExecuted: true, but never left the client (${ledger.writes.get(c.tokens[0]!)?.length ?? 0} frame(s) discarded on a closing socket) but ${describeError(e)}`);
       } else if (me === false && written) {
         v.wrongMaybeExecuted++;
-        problem(c, `was written on an open socket but ${describeError(e)}`);
+        problem(c, `maybeExecuted: false, but was written on an open socket: ${describeError(e)}`);
       }
     }
     // TimeoutError and ConnectionLostError must say whether the call was written
@@ -466,7 +469,7 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
       allowed = true;
     } else if (e instanceof ConnectionLostError) {
       const code = closeCodeOf(e);
-      key = `ConnectionLost ${code ?? "?"}`;
+      key = `ConnectionLost ${code === undefined ? "?" : code > 4000 && code < 5000 ? "4001-4999" : code}`;
       allowed = c.kind !== "huge" && c.kind !== "late" && (!c.idempotent || c.kind === "big" || (code !== undefined && REFUSED_CODES.has(code)));
       if (c.kind === "big" && code !== undefined && code !== 1009 && c.idempotent) {
         // an idempotent big call lost to another fault is re-sent, and then refused with 1009
