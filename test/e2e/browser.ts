@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { extname, join, normalize, resolve } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { type Browser, chromium } from "playwright-core";
 
 const FLAGS = [
   "--headless",
@@ -21,7 +21,12 @@ const FLAGS = [
 
 /** The Chromium binary: $CHROMIUM_PATH, then /usr/bin/chromium. Throws how to install one. */
 export function findChromium(): string {
-  const candidates = [process.env.CHROMIUM_PATH, process.env.PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser"];
+  const candidates = [
+    process.env.CHROMIUM_PATH,
+    process.env.PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH,
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+  ];
   for (const path of candidates) if (path !== undefined && path !== "" && existsSync(path)) return path;
   throw new Error(
     "No Chromium found for the browser tests. Install Debian's: `apt-get update && apt-get install -y chromium`, " +

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRpcServer, type RpcServer } from "../fixtures/server.ts";
+import { type RpcServer, startRpcServer } from "../fixtures/server.ts";
 import { launchBrowser, serveStatic } from "./browser.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -72,15 +72,21 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
 
   it("500 concurrent calls, then idempotent calls across server-side socket kills: all correct", async () => {
     await page.goto(`${site.url}/?ws=${encodeURIComponent(server.url)}`);
-    await page.waitForFunction(() => (window as { __progress?: { phase: string } }).__progress?.phase === "looping" || "__result" in window, undefined, {
-      timeout: 30_000,
-    });
+    await page.waitForFunction(
+      () => (window as { __progress?: { phase: string } }).__progress?.phase === "looping" || "__result" in window,
+      undefined,
+      {
+        timeout: 30_000,
+      },
+    );
     const early = await page.evaluate(() => (window as { __result?: PageResult }).__result);
     expect(early?.fatal, "the page failed before looping").toBeUndefined();
 
     const loopOk = (): Promise<number> => page.evaluate(() => (window as unknown as { __progress: { loopOk: number } }).__progress.loopOk);
     const waitLoopPast = async (n: number): Promise<void> => {
-      await page.waitForFunction((target) => (window as unknown as { __progress: { loopOk: number } }).__progress.loopOk >= target, n, { timeout: 20_000 });
+      await page.waitForFunction((target) => (window as unknown as { __progress: { loopOk: number } }).__progress.loopOk >= target, n, {
+        timeout: 20_000,
+      });
     };
 
     // Kill every server-side socket (no close frame) three times while the page keeps calling.
@@ -107,7 +113,13 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
     expect(r.burst.wrong).toEqual([]);
     expect(r.burst.ok).toBe(500);
     // Errors keep their class names and codes through minification.
-    expect(r.remote).toEqual({ isRemoteError: true, name: "RemoteError", code: "ERR_REMOTE", remoteCode: 4242, message: expect.stringContaining("from the page") });
+    expect(r.remote).toEqual({
+      isRemoteError: true,
+      name: "RemoteError",
+      code: "ERR_REMOTE",
+      remoteCode: 4242,
+      message: expect.stringContaining("from the page"),
+    });
     expect(r.timeout).toEqual({ isTimeoutError: true, name: "TimeoutError", code: "ERR_TIMEOUT" });
     expect(r.statsBefore.calls.succeeded).toBe(500);
     expect(r.statsBefore.calls.failed).toBe(2);
@@ -147,13 +159,24 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
       if (m.type() === "error" || m.type() === "warning") tabProblems.push(`console.${m.type()}: ${m.text()}`);
     });
     type Outcome = { ok: unknown } | { error: { name: string; code: string; maybeExecuted: boolean } };
-    type Page = { Pool: new (u: string, o: object) => PagePool; pool: PagePool; idempotent: Promise<Outcome>; plain: Promise<Outcome>; reconnects: number; closeEvents: number[]; sockets: { socket: WebSocket; code: number | null; wasClean: boolean | null }[] };
+    type Page = {
+      Pool: new (u: string, o: object) => PagePool;
+      pool: PagePool;
+      idempotent: Promise<Outcome>;
+      plain: Promise<Outcome>;
+      reconnects: number;
+      closeEvents: number[];
+      sockets: { socket: WebSocket; code: number | null; wasClean: boolean | null }[];
+    };
     type PagePool = {
       ready(): Promise<void>;
       close(): Promise<void>;
       call(m: string, p: unknown[], o?: object): Promise<unknown>;
       addEventListener(t: string, f: (e: { code?: number }) => void): void;
-      stats(): { connections: { total: number; open: number }; calls: { succeeded: number; failed: number; failedBy: Record<string, number>; retried: number; inFlight: number; queued: number } };
+      stats(): {
+        connections: { total: number; open: number };
+        calls: { succeeded: number; failed: number; failedBy: Record<string, number>; retried: number; inFlight: number; queued: number };
+      };
       state: string;
     };
     try {
@@ -165,8 +188,8 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
         const w = window as unknown as Page;
         // Chromium's own WebSocket, wrapped to record how each socket closed (the bundle reads the global when the pool is made).
         w.sockets = [];
-        const Native = window.WebSocket;
-        window.WebSocket = class extends Native {
+        const Native = globalThis.WebSocket;
+        globalThis.WebSocket = class extends Native {
           constructor(...args: ConstructorParameters<typeof WebSocket>) {
             super(...args);
             const record = { socket: this as WebSocket, code: null as number | null, wasClean: null as boolean | null };
@@ -187,7 +210,9 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
         const outcome = (p: Promise<unknown>): Promise<Outcome> =>
           p.then(
             (ok) => ({ ok }),
-            (e: { name: string; code: string; maybeExecuted: boolean }) => ({ error: { name: e.name, code: e.code, maybeExecuted: e.maybeExecuted } }),
+            (e: { name: string; code: string; maybeExecuted: boolean }) => ({
+              error: { name: e.name, code: e.code, maybeExecuted: e.maybeExecuted },
+            }),
           );
         w.idempotent = outcome(pool.call("sleep", [1000], { idempotent: true }));
         w.plain = outcome(pool.call("sleep", [1000]));
@@ -219,7 +244,14 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
       });
       expect(end.stats.connections.open).toBe(1);
       expect(end.reconnects).toBeGreaterThanOrEqual(1);
-      expect(end.stats.calls).toMatchObject({ succeeded: 1, failed: 1, failedBy: { ERR_CONNECTION_LOST: 1 }, retried: 1, inFlight: 0, queued: 0 });
+      expect(end.stats.calls).toMatchObject({
+        succeeded: 1,
+        failed: 1,
+        failedBy: { ERR_CONNECTION_LOST: 1 },
+        retried: 1,
+        inFlight: 0,
+        queued: 0,
+      });
       expect(end.state).toBe("closed");
       expect(end.total).toBe(0);
       // The killed socket closed without a handshake; its replacement closed with 1000, cleanly.
@@ -255,7 +287,9 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
       expect(server.stall()).toBe(true);
       type Flood = { accepted: number; error: { name: string; code: string } | null; buffered: number; queued: number };
       const flood: Flood = await tab.evaluate(() => {
-        const pool = (window as unknown as { pool: { notify(m: string, p: unknown): void; connections(): { buffered: number; queued: number }[] } }).pool;
+        const pool =
+          (window as unknown as { pool: { notify(m: string, p: unknown): void; connections(): { buffered: number; queued: number }[] } })
+            .pool;
         const payload = "x".repeat(64 * 1024);
         let accepted = 0;
         let error: { name: string; code: string } | null = null;
@@ -278,7 +312,8 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
       server.unstall();
       await expect.poll(() => server.stats.notificationsReceived - notificationsBefore, { timeout: 10_000 }).toBe(flood.accepted);
       const after = await tab.evaluate(async () => {
-        const pool = (window as unknown as { pool: { close(): Promise<void>; stats(): { calls: { queued: number; failed: number } } } }).pool;
+        const pool =
+          (window as unknown as { pool: { close(): Promise<void>; stats(): { calls: { queued: number; failed: number } } } }).pool;
         const { queued, failed } = pool.stats().calls;
         await pool.close();
         return { queued, failed };
@@ -297,7 +332,10 @@ describe("CDN bundle (dist/muxpool.js) in Chromium", () => {
       await wake.waitForFunction(() => "__ready" in window);
       // A long heartbeat interval: any ping seen now comes from the wake-up events.
       await wake.evaluate(async (url) => {
-        const w = window as unknown as { Pool: new (u: string, o: object) => { ready(): Promise<void>; stats(): { connections: { open: number } } }; pool: unknown };
+        const w = window as unknown as {
+          Pool: new (u: string, o: object) => { ready(): Promise<void>; stats(): { connections: { open: number } } };
+          pool: unknown;
+        };
         const pool = new w.Pool(url, { size: 2, heartbeat: { interval: 60_000, timeout: 5_000, method: "ping" } });
         w.pool = pool;
         await pool.ready();

@@ -24,11 +24,15 @@ const SIZE = 4;
 function checkBuilt(): void {
   const built = ["dist/muxpool.js", "dist/muxpool-dashboard.js", "dist-demo/public/app.js", "dist-demo/main.mjs"].map((f) => join(root, f));
   const missing = built.filter((f) => !existsSync(f));
-  if (missing.length > 0) throw new Error(`missing ${missing.join(", ")}: run \`npm run build\` before this test (\`npm run test:e2e\` does)`);
+  if (missing.length > 0) {
+    throw new Error(`missing ${missing.join(", ")}: run \`npm run build\` before this test (\`npm run test:e2e\` does)`);
+  }
   const oldest = Math.min(...built.map((f) => statSync(f).mtimeMs));
   const sources = [...listTs(join(root, "src")), join(root, "demo/public/app.ts")];
   const newer = sources.filter((f) => statSync(f).mtimeMs > oldest + 1);
-  if (newer.length > 0) throw new Error(`the build is older than ${newer.map((f) => f.slice(root.length)).join(", ")}: run \`npm run build\` again`);
+  if (newer.length > 0) {
+    throw new Error(`the build is older than ${newer.map((f) => f.slice(root.length)).join(", ")}: run \`npm run build\` again`);
+  }
 }
 
 function listTs(dir: string): string[] {
@@ -141,7 +145,9 @@ describe("dashboard demo in Chromium", () => {
     const started = Date.now();
     await page.getByTestId("stall-socket").click();
     // interval 2000 + timeout 1000 ms: detected ~3 s after the last inbound frame.
-    await expect.poll(async () => (await logTexts("close")).some((t) => t.includes("heartbeat")), { timeout: 7000, interval: 100 }).toBe(true);
+    await expect.poll(async () => (await logTexts("close")).some((t) => t.includes("heartbeat")), { timeout: 7000, interval: 100 }).toBe(
+      true,
+    );
     const detectedAfter = Date.now() - started;
     expect(detectedAfter).toBeLessThan(6000);
     await expect.poll(() => stat("open"), { timeout: 5000 }).toBe(SIZE);
@@ -154,7 +160,8 @@ describe("dashboard demo in Chromium", () => {
   it("restart server: sockets show as reconnecting, failed attempts are logged, all come back", async () => {
     serverDown = true;
     await page.getByTestId("restart-server").click();
-    await expect.poll(() => page.locator("[data-testid=socket-card][data-state=reconnecting]").count(), { timeout: 3000, interval: 50 }).toBeGreaterThan(0);
+    await expect.poll(() => page.locator("[data-testid=socket-card][data-state=reconnecting]").count(), { timeout: 3000, interval: 50 })
+      .toBeGreaterThan(0);
     await shot("4-restarting");
     // The server is down for 1.5 s: attempts fail and back off.
     await expect.poll(async () => (await logTexts("reconnect")).some((t) => t.includes("could not connect")), { timeout: 5000 }).toBe(true);
@@ -181,10 +188,13 @@ describe("dashboard demo in Chromium", () => {
     await expect.poll(() => loadCounter("load-ok"), { timeout: 5000 }).toBeGreaterThan(100);
     await page.getByTestId("kill-socket").click();
     // 8 incr calls were in flight on the killed socket: they may have run, so they fail, and nothing else does.
-    await expect.poll(async () => (await page.getByTestId("load-codes").textContent()) ?? "", { timeout: 5000 }).toMatch(/^ERR_CONNECTION_LOST \d+$/);
+    await expect.poll(async () => (await page.getByTestId("load-codes").textContent()) ?? "", { timeout: 5000 }).toMatch(
+      /^ERR_CONNECTION_LOST \d+$/,
+    );
     expect(await loadCounter("load-failed-idempotent")).toBe(0);
     // The pool's own split of its failures, on the "failed" tile's tooltip.
-    const failedTitle = (): Promise<string> => page.$eval("[data-testid=stat-failed]", (v) => (v.closest(".mxd-tile") as HTMLElement).title);
+    const failedTitle = (): Promise<string> =>
+      page.$eval("[data-testid=stat-failed]", (v) => (v.closest(".mxd-tile") as HTMLElement).title);
     await expect.poll(failedTitle, { timeout: 3000 }).toMatch(/\bERR_CONNECTION_LOST \d+/);
     await expect.poll(() => stat("open"), { timeout: 5000 }).toBe(SIZE);
     // Back to idempotent echo for what follows.
@@ -232,7 +242,10 @@ describe("dashboard demo in Chromium", () => {
     await page.getByTestId("fault-latency").fill("250");
     await page.getByTestId("load-timeout").fill("100");
     await expect.poll(() => stat("timedout"), { timeout: 5000 }).toBeGreaterThan(0);
-    await expect.poll(async () => (await logTexts("error")).some((t) => t.includes("ERR_PROTOCOL") && t.includes("unknown or already settled id")), { timeout: 5000 }).toBe(true);
+    await expect.poll(
+      async () => (await logTexts("error")).some((t) => t.includes("ERR_PROTOCOL") && t.includes("unknown or already settled id")),
+      { timeout: 5000 },
+    ).toBe(true);
     // The log is written by the event listener at once; the stat cards on the next refresh tick.
     await expect.poll(() => stat("protocol-errors"), { timeout: 2000 }).toBeGreaterThan(0);
     expect(await loadCounter("load-failed")).toBeGreaterThan(0);
@@ -243,7 +256,9 @@ describe("dashboard demo in Chromium", () => {
   });
 
   it("the event log showed every event type, and the page logged no errors", () => {
-    for (const type of ["open", "close", "reconnect", "expire", "reroute", "error"]) expect([...seenTypes], `event type ${type}`).toContain(type);
+    for (const type of ["open", "close", "reconnect", "expire", "reroute", "error"]) {
+      expect([...seenTypes], `event type ${type}`).toContain(type);
+    }
     expect(consoleErrors).toEqual([]);
   });
 });

@@ -41,18 +41,22 @@ async function scenario(lib: typeof source, server: RpcServer): Promise<Record<s
     encodeBatch: (rs) => (codecCalls.add("encodeBatch"), base.encodeBatch!(rs)),
     decode: (d) => (codecCalls.add("decode"), base.decode(d)),
   };
-  const pool = own(new lib.Pool(`ws://127.0.0.1:${server.port}`, {
-    size: 2,
-    codec,
-    WebSocket: WsWebSocket as never,
-    reconnect: { initialDelay: 10, maxDelay: 20 },
-    strategy: (conns, call) => {
-      // The documented ConnectionInfo and CallInfo fields (what else the objects hold is not public).
-      const info = ["id", "url", "state", "tags", "inFlight", "queued", "sent", "received"].filter((k) => (conns[0] as never)[k] !== undefined);
-      strategySaw.push([...info, ...["method", "key", "idempotent"].filter((k) => k in call)]);
-      return conns[0]!;
-    },
-  }));
+  const pool = own(
+    new lib.Pool(`ws://127.0.0.1:${server.port}`, {
+      size: 2,
+      codec,
+      WebSocket: WsWebSocket as never,
+      reconnect: { initialDelay: 10, maxDelay: 20 },
+      strategy: (conns, call) => {
+        // The documented ConnectionInfo and CallInfo fields (what else the objects hold is not public).
+        const info = ["id", "url", "state", "tags", "inFlight", "queued", "sent", "received"].filter((k) =>
+          (conns[0] as never)[k] !== undefined
+        );
+        strategySaw.push([...info, ...["method", "key", "idempotent"].filter((k) => k in call)]);
+        return conns[0]!;
+      },
+    }),
+  );
   for (const type of ["open", "close", "reconnect", "reroute", "notification", "error", "idle", "shutdown"] as const) {
     pool.addEventListener(type, (e: Event) => {
       events[type] ??= eventFields(e);
@@ -68,11 +72,18 @@ async function scenario(lib: typeof source, server: RpcServer): Promise<Record<s
   pool.notify("log", { x: 1 });
   await pool.call("notifyMe", [1, "hello"]);
   server.sendRaw("not json");
-  const lost = pool.call("sleep", [500]).catch((e: source.ConnectionLostError) => [e.name, e.code, e.maybeExecuted, ...Object.keys(e).sort()]);
+  const lost = pool.call("sleep", [500]).catch((
+    e: source.ConnectionLostError,
+  ) => [e.name, e.code, e.maybeExecuted, ...Object.keys(e).sort()]);
   await waitFor(() => pool.stats().calls.inFlight === 1);
   server.killAll();
   seen.lost = await lost;
-  await waitFor(() => pool.stats().connections.open === 2 && events.reconnect !== undefined && events.error !== undefined && events.notification !== undefined, 5_000);
+  await waitFor(
+    () =>
+      pool.stats().connections.open === 2 && events.reconnect !== undefined && events.error !== undefined &&
+      events.notification !== undefined,
+    5_000,
+  );
   seen.stats = shape(pool.stats());
   seen.snapshot = shape(pool.connections()[0]);
   await pool.close();
@@ -90,7 +101,15 @@ describe("the CDN bundle (property names mangled) shows users the same shapes as
     const fromSource = await scenario(source, await startServer());
     const fromBundle = await scenario(bundle, await startServer());
     expect(fromSource.result).toBe(3);
-    expect(Object.keys(fromSource.events as object).sort()).toEqual(["close", "error", "idle", "notification", "open", "reconnect", "shutdown"]);
+    expect(Object.keys(fromSource.events as object).sort()).toEqual([
+      "close",
+      "error",
+      "idle",
+      "notification",
+      "open",
+      "reconnect",
+      "shutdown",
+    ]);
     expect(fromBundle).toEqual(fromSource);
   });
 });

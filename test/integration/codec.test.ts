@@ -3,7 +3,7 @@
  * and a binary codec talk to servers that know nothing of JSON-RPC.
  */
 import { describe, expect, it } from "vitest";
-import { WebSocketServer, type WebSocket } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import { own, ownServer } from "../fixtures/harness.ts";
 import { type Codec, type Incoming, Pool, RemoteError } from "../../src/mod.ts";
 

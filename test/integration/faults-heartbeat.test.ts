@@ -21,13 +21,15 @@ describe("heartbeat", () => {
     const a = await startProxy(server);
     const b = await startProxy(server);
     const spy = spyWebSocket();
-    const pool = own(new Pool((i: number) => (i === 0 ? a.url("/a") : b.url("/b")), {
-      size: 2,
-      strategy: "round-robin",
-      heartbeat: { interval: INTERVAL, timeout: TIMEOUT },
-      reconnect: { initialDelay: 10, maxDelay: 20 },
-      WebSocket: spy.WebSocket,
-    }));
+    const pool = own(
+      new Pool((i: number) => (i === 0 ? a.url("/a") : b.url("/b")), {
+        size: 2,
+        strategy: "round-robin",
+        heartbeat: { interval: INTERVAL, timeout: TIMEOUT },
+        reconnect: { initialDelay: 10, maxDelay: 20 },
+        WebSocket: spy.WebSocket,
+      }),
+    );
     await waitFor(() => pool.stats().connections.open === 2, 2_000, "2 open");
     const idA = pool.connections().find((c) => c.url.includes("/a"))!.id;
     const sockA = spy.instances.find((s) => s.spyUrl.includes("/a"))!;
@@ -86,7 +88,9 @@ describe("heartbeat", () => {
     expect(s.calls).toMatchObject({ retried: 3 * 2, failed: 3 * 1, inFlight: 0, queued: 0 });
     expect(s.calls.succeeded).toBe(3 * 2 + 3 * 5);
     console.log(
-      `[heartbeat] interval ${INTERVAL} ms + timeout ${TIMEOUT} ms: stall → detection ${detections.map((d) => `${Math.round(d)} ms`).join(", ")}`,
+      `[heartbeat] interval ${INTERVAL} ms + timeout ${TIMEOUT} ms: stall → detection ${
+        detections.map((d) => `${Math.round(d)} ms`).join(", ")
+      }`,
     );
   });
 
@@ -94,18 +98,22 @@ describe("heartbeat", () => {
   it("a codec ping the server answers with 'method not found' counts as life; long calls are not mistaken for a dead link", async () => {
     const server = await startServer();
     const spy = spyWebSocket();
-    const pool = own(new Pool(server.url, {
-      size: 1,
-      heartbeat: { interval: 50, timeout: 50, method: "no.such.method" },
-      WebSocket: withoutProtocolPing(spy.WebSocket),
-    }));
+    const pool = own(
+      new Pool(server.url, {
+        size: 1,
+        heartbeat: { interval: 50, timeout: 50, method: "no.such.method" },
+        WebSocket: withoutProtocolPing(spy.WebSocket),
+      }),
+    );
     const log = collectEvents(pool, ["close", "reconnect", "error"]);
     await pool.ready();
     // nothing inbound for 800 ms except the ping replies (which are errors)
     const long = track(pool.call("sleep", [800], { timeout: 5_000 }));
     await sleep(300);
     expect(await long.promise).toMatchObject({ ok: true, value: 800 });
-    const pings = spy.instances[0]!.frames.map((f) => JSON.parse(f) as { method: string; id: string }).filter((m) => m.method === "no.such.method");
+    const pings = spy.instances[0]!.frames.map((f) => JSON.parse(f) as { method: string; id: string }).filter((m) =>
+      m.method === "no.such.method"
+    );
     expect(pings.length).toBeGreaterThanOrEqual(5);
     // ping ids are real request ids (unique, truthy), never reused
     expect(new Set(pings.map((p) => p.id)).size).toBe(pings.length);
@@ -120,7 +128,9 @@ describe("heartbeat", () => {
 
   it("a server that stops reading (server-side stall) is detected the same way", async () => {
     const server = await startServer();
-    const pool = own(new Pool(server.url, { size: 1, heartbeat: { interval: 100, timeout: 100 }, reconnect: { initialDelay: 10, maxDelay: 20 } }));
+    const pool = own(
+      new Pool(server.url, { size: 1, heartbeat: { interval: 100, timeout: 100 }, reconnect: { initialDelay: 10, maxDelay: 20 } }),
+    );
     const log = collectEvents(pool, ["close", "open"]);
     await pool.ready();
     await pool.call("ping");
@@ -143,7 +153,10 @@ describe("heartbeat", () => {
         const m = JSON.parse(String(d));
         if (m.id !== undefined) ws.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: "pong" }));
       }));`;
-    const child = spawn(process.execPath, ["-e", script], { cwd: fileURLToPath(new URL("../..", import.meta.url)), stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["-e", script], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     try {
       const port = await new Promise<string>((resolve, reject) => {
         child.stdout.once("data", (d) => resolve(String(d).trim()));
@@ -164,7 +177,9 @@ describe("heartbeat", () => {
           }
         }
       }
-      const pool = own(new Pool(`ws://127.0.0.1:${port}`, { size: 1, heartbeat: { interval: 50, timeout: 50 }, WebSocket: withoutProtocolPing(Blocking) }));
+      const pool = own(
+        new Pool(`ws://127.0.0.1:${port}`, { size: 1, heartbeat: { interval: 50, timeout: 50 }, WebSocket: withoutProtocolPing(Blocking) }),
+      );
       const log = collectEvents(pool, ["close", "reconnect"]);
       await pool.ready();
       blockNextPing = true;

@@ -262,7 +262,11 @@ describe("maxAttempts", () => {
   it("a call queued on a socket whose last attempt fails moves to a live socket instead", async () => {
     const { server, proxy } = await setup({ proxy: true });
     // socket index 0 goes through the proxy (which will refuse), index 1 straight to the server
-    const p = pool((i: number) => (i === 0 ? proxy.url() : server.url), { size: 2, strategy: "round-robin", reconnect: { initialDelay: 30, maxDelay: 30, jitter: false, maxAttempts: 1 } });
+    const p = pool((i: number) => (i === 0 ? proxy.url() : server.url), {
+      size: 2,
+      strategy: "round-robin",
+      reconnect: { initialDelay: 30, maxDelay: 30, jitter: false, maxAttempts: 1 },
+    });
     await waitFor(() => p.stats().connections.open === 2, 2_000, "2 open");
     proxy.refuse(true);
     proxy.cutAll();

@@ -17,7 +17,9 @@ async function setup(options: PoolOptions = {}) {
   await pool.ready();
   /** ids of the requests sent so far, by method */
   const sentIds = (method: string): string[] =>
-    spy.instances.flatMap((s) => s.frames).map((f) => JSON.parse(f) as { id?: string; method: string }).filter((m) => m.method === method && m.id !== undefined).map((m) => m.id!);
+    spy.instances.flatMap((s) => s.frames).map((f) => JSON.parse(f) as { id?: string; method: string }).filter((m) =>
+      m.method === method && m.id !== undefined
+    ).map((m) => m.id!);
   const expectProtocolErrors = (n: number): void => {
     expect(pool.stats().protocolErrors).toBe(n);
     const errs = log.of("error");

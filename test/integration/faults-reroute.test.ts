@@ -11,9 +11,11 @@ import { own, setup, startProxy, startServer } from "../fixtures/harness.ts";
 import type { FaultProxy } from "../fixtures/proxy.ts";
 import type { RpcServer } from "../fixtures/server.ts";
 import { collectEvents, sleep, track, type Tracked, waitFor } from "../fixtures/pool-helpers.ts";
-import { ConnectionLostError, NoConnectionError, PoolExhaustedError, Pool, type PoolOptions, TimeoutError } from "../../src/mod.ts";
+import { ConnectionLostError, NoConnectionError, Pool, PoolExhaustedError, type PoolOptions, TimeoutError } from "../../src/mod.ts";
 
-async function twoProxies(options: PoolOptions = {}): Promise<{ server: RpcServer; a: FaultProxy; b: FaultProxy; pool: Pool; idA: number; idB: number }> {
+async function twoProxies(
+  options: PoolOptions = {},
+): Promise<{ server: RpcServer; a: FaultProxy; b: FaultProxy; pool: Pool; idA: number; idB: number }> {
   const server = await startServer();
   const a = await startProxy(server);
   const b = await startProxy(server);
@@ -247,7 +249,9 @@ describe("calls in flight when their socket dies", () => {
         expect(toks.filter((_, i) => i % 2 === 0).every((t) => server.executions.get(t) === 2)).toBe(true);
       } else {
         expect(lost).toHaveLength(4);
-        for (const o of lost) expect((o as { error: ConnectionLostError }).error).toMatchObject({ code: "ERR_CONNECTION_LOST", maybeExecuted: true });
+        for (const o of lost) {
+          expect((o as { error: ConnectionLostError }).error).toMatchObject({ code: "ERR_CONNECTION_LOST", maybeExecuted: true });
+        }
         expect(pool.stats().calls.retried).toBe(0);
         expect(toks.every((t) => server.executions.get(t) === 1)).toBe(true);
       }

@@ -10,7 +10,10 @@ import type { RpcServer } from "../fixtures/server.ts";
 import { collectEvents, sampler, sleep, spyWebSocket, track, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, NoConnectionError, Pool, type PoolOptions } from "../../src/mod.ts";
 
-async function setup(url: (server: RpcServer) => ConstructorParameters<typeof Pool>[0], options: PoolOptions): Promise<{ server: RpcServer; pool: Pool }> {
+async function setup(
+  url: (server: RpcServer) => ConstructorParameters<typeof Pool>[0],
+  options: PoolOptions,
+): Promise<{ server: RpcServer; pool: Pool }> {
   const server = await startServer();
   const pool = own(new Pool(url(server), { heartbeat: false, ...options }));
   return { server, pool };
@@ -46,7 +49,11 @@ describe("TTL with revive: true", () => {
     await load;
     const open = samples.stop();
     const min = Math.min(...open);
-    console.log(`[ttl] ${pool.stats().expired} rotations, ${open.length} samples of connections.open: min ${min}, max ${Math.max(...open)}; ${ok} calls ok`);
+    console.log(
+      `[ttl] ${pool.stats().expired} rotations, ${open.length} samples of connections.open: min ${min}, max ${
+        Math.max(...open)
+      }; ${ok} calls ok`,
+    );
     expect(min).toBeGreaterThanOrEqual(size);
     expect(errors).toEqual([]);
     expect(ok).toBeGreaterThan(0);

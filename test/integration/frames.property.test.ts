@@ -65,7 +65,7 @@ async function realCalls(n: number, label: string, during?: () => Promise<void>)
         settles[i]!++;
         return { ok: false as const, error };
       },
-    ),
+    )
   );
   if (during !== undefined) await during();
   const results = await Promise.all(outcomes);
@@ -104,7 +104,9 @@ const rpcShaped = fc.record(
     id: idArb,
     result: jsonValue,
     error: fc.oneof(
-      fc.record({ code: fc.oneof(fc.integer(), fc.string({ maxLength: 4 })), message: fc.string({ maxLength: 8 }), data: jsonValue }, { requiredKeys: [] }),
+      fc.record({ code: fc.oneof(fc.integer(), fc.string({ maxLength: 4 })), message: fc.string({ maxLength: 8 }), data: jsonValue }, {
+        requiredKeys: [],
+      }),
       jsonValue,
     ),
     method: fc.oneof(fc.string({ maxLength: 8 }), fc.integer()),
@@ -114,10 +116,16 @@ const rpcShaped = fc.record(
 );
 
 /** Well-formed messages, so that valid notifications and late/duplicate/near-miss replies are common too. */
-const notification = fc.record({ jsonrpc: fc.constant("2.0"), method: fc.string({ maxLength: 8 }), params: jsonValue }, { requiredKeys: ["jsonrpc", "method"] });
+const notification = fc.record({ jsonrpc: fc.constant("2.0"), method: fc.string({ maxLength: 8 }), params: jsonValue }, {
+  requiredKeys: ["jsonrpc", "method"],
+});
 const lateReply = fc.oneof(
   fc.record({ jsonrpc: fc.constant("2.0"), id: fc.constantFrom(SETTLED, NEAR), result: jsonValue }),
-  fc.record({ jsonrpc: fc.constant("2.0"), id: fc.constantFrom(SETTLED, NEAR), error: fc.record({ code: fc.integer(), message: fc.string({ maxLength: 8 }) }) }),
+  fc.record({
+    jsonrpc: fc.constant("2.0"),
+    id: fc.constantFrom(SETTLED, NEAR),
+    error: fc.record({ code: fc.integer(), message: fc.string({ maxLength: 8 }) }),
+  }),
 );
 const wellFormed = fc.oneof(notification, lateReply);
 
@@ -142,7 +150,9 @@ function realize(frame: Frame, pick: () => number): string | Uint8Array {
     const real = settledIds[pick() % settledIds.length]!;
     // "~" never occurs in a generated id (base64url prefix + base36 counter)
     if (o.id === SETTLED) o.id = real;
-    else if (o.id === NEAR) o.id = [`${real}~`, `~${real}`, `${real} `, real.toUpperCase() === real ? `${real}~` : real.toUpperCase()][pick() % 4];
+    else if (o.id === NEAR) {
+      o.id = [`${real}~`, `~${real}`, `${real} `, real.toUpperCase() === real ? `${real}~` : real.toUpperCase()][pick() % 4];
+    }
     return o;
   };
   return JSON.stringify(Array.isArray(frame.data) ? frame.data.map(fix) : fix(frame.data));
@@ -217,7 +227,9 @@ describe("random malformed frames (fast-check)", () => {
           }
         });
         await waitFor(
-          () => pool.stats().protocolErrors - before.errors >= expected.errors && log.count("notification") - before.notifications >= expected.notifications,
+          () =>
+            pool.stats().protocolErrors - before.errors >= expected.errors &&
+            log.count("notification") - before.notifications >= expected.notifications,
           2_000,
           "frames processed",
         ).catch(() => {});
@@ -225,7 +237,9 @@ describe("random malformed frames (fast-check)", () => {
         expect(pool.stats().protocolErrors - before.errors).toBe(expected.errors);
         expect(log.count("error") - before.events).toBe(expected.errors);
         expect(log.count("notification") - before.notifications).toBe(expected.notifications);
-        expect(log.of("error").every((e) => e.error instanceof ProtocolError && (e.error as ProtocolError).code === "ERR_PROTOCOL")).toBe(true);
+        expect(log.of("error").every((e) => e.error instanceof ProtocolError && (e.error as ProtocolError).code === "ERR_PROTOCOL")).toBe(
+          true,
+        );
         expect(unhandled).toEqual([]);
         expect(pool.stats().calls.inFlight).toBe(0);
       }),
@@ -237,6 +251,10 @@ describe("random malformed frames (fast-check)", () => {
     expect(s.calls.failed).toBe(0);
     expect(s.calls.succeeded).toBe(4 + 12 * run);
     expect(await pool.call("add", [1, 1])).toBe(2);
-    console.log(`[frames] ${run} runs: ${s.protocolErrors} protocol errors counted, ${log.count("notification")} notifications, ${s.calls.succeeded} real calls all correct`);
+    console.log(
+      `[frames] ${run} runs: ${s.protocolErrors} protocol errors counted, ${
+        log.count("notification")
+      } notifications, ${s.calls.succeeded} real calls all correct`,
+    );
   });
 });

@@ -46,11 +46,13 @@ describe("ConnectError", () => {
     const server = await startServer();
     const boom = new Error("vault unreachable");
     let calls = 0;
-    const pool = own(new Pool(() => {
-      calls++;
-      if (calls === 1) throw boom;
-      return `${server.url}?token=s3cret`;
-    }, { size: 1, heartbeat: false, reconnect: { initialDelay: 5, maxDelay: 10 } }));
+    const pool = own(
+      new Pool(() => {
+        calls++;
+        if (calls === 1) throw boom;
+        return `${server.url}?token=s3cret`;
+      }, { size: 1, heartbeat: false, reconnect: { initialDelay: 5, maxDelay: 10 } }),
+    );
     const errors: PoolErrorEvent[] = [];
     pool.addEventListener("error", (e) => errors.push(e));
     await pool.ready();
@@ -69,7 +71,9 @@ describe("ConnectError", () => {
     const server = await startServer();
     const port = server.port;
     await server.close(); // nothing listens there now
-    const pool = own(new Pool(`ws://user:pw@127.0.0.1:${port}/`, { size: 1, heartbeat: false, reconnect: { initialDelay: 5, maxDelay: 20 } }));
+    const pool = own(
+      new Pool(`ws://user:pw@127.0.0.1:${port}/`, { size: 1, heartbeat: false, reconnect: { initialDelay: 5, maxDelay: 20 } }),
+    );
     const e = await pool.ready({ timeout: 300 }).then(() => undefined, (error: TimeoutError) => error);
     expect(e).toBeInstanceOf(TimeoutError);
     const cause = e!.cause as ConnectError;

@@ -10,6 +10,7 @@ import type { RpcServer } from "../fixtures/server.ts";
 import { waitFor } from "../fixtures/pool-helpers.ts";
 import {
   ConnectionEvent,
+  type ConnectionInfo,
   InvalidConfigError,
   type MuxPoolError,
   NoConnectionError,
@@ -18,11 +19,10 @@ import {
   PoolClosedError,
   type PoolErrorEvent,
   PoolExhaustedError,
+  type PoolOptions,
   ProtocolError,
   RemoteError,
   TimeoutError,
-  type ConnectionInfo,
-  type PoolOptions,
 } from "../../src/mod.ts";
 import { stressTest } from "../../src/stress.ts";
 
@@ -142,7 +142,10 @@ describe("calls", () => {
     const p = pool({ size: 1 });
     await p.ready();
     const before = server.connections()[0]!.received;
-    const results = await p.batch([{ method: "add", params: [1, 2] }, { method: "fail", params: [7, "nope", { why: 1 }] }, { method: "echo", params: ["x"] }]);
+    const results = await p.batch([{ method: "add", params: [1, 2] }, { method: "fail", params: [7, "nope", { why: 1 }] }, {
+      method: "echo",
+      params: ["x"],
+    }]);
     expect(results[0]).toEqual({ status: "fulfilled", value: 3 });
     expect(results[1]!.status).toBe("rejected");
     const reason = (results[1] as { reason: RemoteError }).reason;
@@ -156,7 +159,10 @@ describe("calls", () => {
 
   it("callAll reports each success and failure with its index and never rejects", async () => {
     const p = pool({ size: 2 });
-    const requests = Array.from({ length: 20 }, (_, i) => (i % 5 === 0 ? { method: "fail", params: [i] } : { method: "add", params: [i, i] }));
+    const requests = Array.from(
+      { length: 20 },
+      (_, i) => (i % 5 === 0 ? { method: "fail", params: [i] } : { method: "add", params: [i, i] }),
+    );
     const { successful, failed } = await p.callAll<number>(requests, { concurrency: 4 });
     expect(successful).toHaveLength(16);
     expect(failed.map((f) => f.index)).toEqual([0, 5, 10, 15]);
@@ -218,7 +224,9 @@ describe("errors", () => {
     const misspelt = await rejection(p.call("echo", [], { idempotant: true } as never));
     expect(misspelt).toBeInstanceOf(InvalidConfigError);
     expect((misspelt as InvalidConfigError).option).toBe("idempotant");
-    expect(misspelt.message).toContain("Unknown option `idempotant` (did you mean `idempotent`?); known: timeout, signal, idempotent, filter, key");
+    expect(misspelt.message).toContain(
+      "Unknown option `idempotant` (did you mean `idempotent`?); known: timeout, signal, idempotent, filter, key",
+    );
     expect(server.stats.requests).toBe(0);
     expect(p.stats().calls).toMatchObject({ inFlight: 0, queued: 0 });
   });
@@ -251,8 +259,12 @@ describe("errors", () => {
     const exclusive = await rejection(p.withConnection(fn, { exclusve: true } as never));
     expect([exclusive.code, (exclusive as InvalidConfigError).option]).toEqual(["ERR_INVALID_CONFIG", "exclusve"]);
     expect(exclusive.message).toContain("(did you mean `exclusive`?)");
-    expect((await rejection(p.withConnection(fn, { exclusive: "yes" } as never))).message).toContain("Expected `exclusive` to be a boolean");
-    expect((await rejection(p.withConnection(fn, { timeout: "1s" } as never))).message).toContain("Expected `timeout` to be a number of ms");
+    expect((await rejection(p.withConnection(fn, { exclusive: "yes" } as never))).message).toContain(
+      "Expected `exclusive` to be a boolean",
+    );
+    expect((await rejection(p.withConnection(fn, { timeout: "1s" } as never))).message).toContain(
+      "Expected `timeout` to be a number of ms",
+    );
     expect(((await rejection(p.callAll([], { concurency: 2 } as never))) as InvalidConfigError).option).toBe("concurency");
     expect(((await rejection(stressTest(p, { opsPerworker: 5 } as never))) as InvalidConfigError).option).toBe("opsPerworker");
     expect(((await rejection(p.close({ timeot: 5 } as never))) as InvalidConfigError).option).toBe("timeot");
@@ -723,7 +735,22 @@ describe("observability", () => {
     const p = pool({ size: 1 });
     await p.call("echo", [1]);
     const [c] = p.connections();
-    expect(Object.keys(c!).sort()).toEqual(["age", "attempt", "buffered", "exclusive", "id", "inFlight", "latency", "queued", "received", "sent", "state", "tags", "ttl", "url"]);
+    expect(Object.keys(c!).sort()).toEqual([
+      "age",
+      "attempt",
+      "buffered",
+      "exclusive",
+      "id",
+      "inFlight",
+      "latency",
+      "queued",
+      "received",
+      "sent",
+      "state",
+      "tags",
+      "ttl",
+      "url",
+    ]);
     expect(c).toMatchObject({ id: 1, state: "open", inFlight: 0, queued: 0, buffered: 0, sent: 1, received: 1 });
     const before = c!.sent;
     await p.call("echo", [2]);

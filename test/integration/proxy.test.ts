@@ -1,4 +1,4 @@
-import { describe, it, expect } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { connect, createServer } from "node:net";
 import { own, setup, startProxy } from "../fixtures/harness.ts";

@@ -1,4 +1,4 @@
-import { describe, it, expect } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { connect } from "node:net";
 import { own, startServer } from "../fixtures/harness.ts";
@@ -494,16 +494,18 @@ describe("demo RPC server: socket faults", () => {
     await Promise.all([c.closed, admin.closed]);
     // The probe's own handle is released only at its "close": wait for it, or
     // it is counted below (run alone, nothing else masks it).
-    expect(await new Promise((resolve) => {
-      const sock = connect(s.port, "127.0.0.1");
-      let outcome: string | undefined;
-      sock.on("connect", () => {
-        outcome = "connected";
-        sock.destroy();
-      });
-      sock.on("error", (e: NodeJS.ErrnoException) => (outcome = e.code));
-      sock.on("close", () => resolve(outcome));
-    })).toBe("ECONNREFUSED");
+    expect(
+      await new Promise((resolve) => {
+        const sock = connect(s.port, "127.0.0.1");
+        let outcome: string | undefined;
+        sock.on("connect", () => {
+          outcome = "connected";
+          sock.destroy();
+        });
+        sock.on("error", (e: NodeJS.ErrnoException) => (outcome = e.code));
+        sock.on("close", () => resolve(outcome));
+      }),
+    ).toBe("ECONNREFUSED");
     await new Promise((r) => setImmediate(r));
     const after = kinds();
     for (const k of ["TCPServerWrap", "TCPSocketWrap", "Timeout"]) {

@@ -5,14 +5,28 @@ describe("jsonRpc codec", () => {
   const codec = jsonRpc();
 
   it("encodes requests, notifications and batches as valid JSON-RPC 2.0", () => {
-    expect(JSON.parse(codec.encodeRequest({ id: "a.1", method: "add", params: [1, 2] }) as string)).toEqual({ jsonrpc: "2.0", id: "a.1", method: "add", params: [1, 2] });
-    expect(JSON.parse(codec.encodeRequest({ id: 7, method: "now", params: undefined }) as string)).toEqual({ jsonrpc: "2.0", id: 7, method: "now" });
+    expect(JSON.parse(codec.encodeRequest({ id: "a.1", method: "add", params: [1, 2] }) as string)).toEqual({
+      jsonrpc: "2.0",
+      id: "a.1",
+      method: "add",
+      params: [1, 2],
+    });
+    expect(JSON.parse(codec.encodeRequest({ id: 7, method: "now", params: undefined }) as string)).toEqual({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "now",
+    });
     expect(JSON.parse(codec.encodeRequest({ id: 7, method: "echo", params: 5 }) as string).params).toEqual([5]);
-    expect(JSON.parse(codec.encodeNotification("log", { level: "info" }) as string)).toEqual({ jsonrpc: "2.0", method: "log", params: { level: "info" } });
-    expect(JSON.parse(codec.encodeBatch!([{ id: 1, method: "a", params: undefined }, { id: 2, method: "b", params: [1] }]) as string)).toEqual([
-      { jsonrpc: "2.0", id: 1, method: "a" },
-      { jsonrpc: "2.0", id: 2, method: "b", params: [1] },
-    ]);
+    expect(JSON.parse(codec.encodeNotification("log", { level: "info" }) as string)).toEqual({
+      jsonrpc: "2.0",
+      method: "log",
+      params: { level: "info" },
+    });
+    expect(JSON.parse(codec.encodeBatch!([{ id: 1, method: "a", params: undefined }, { id: 2, method: "b", params: [1] }]) as string))
+      .toEqual([
+        { jsonrpc: "2.0", id: 1, method: "a" },
+        { jsonrpc: "2.0", id: 2, method: "b", params: [1] },
+      ]);
   });
 
   it("escapes method names that need it", () => {
@@ -28,10 +42,21 @@ describe("jsonRpc codec", () => {
       id: 2,
       error: { code: -32601, message: "Method not found", data: { m: "x" } },
     });
-    expect(codec.decode('{"jsonrpc":"2.0","method":"tick","params":{"i":1}}')).toEqual({ kind: "notification", method: "tick", params: { i: 1 } });
+    expect(codec.decode('{"jsonrpc":"2.0","method":"tick","params":{"i":1}}')).toEqual({
+      kind: "notification",
+      method: "tick",
+      params: { i: 1 },
+    });
     expect(codec.decode('[{"jsonrpc":"2.0","id":1,"result":1},{"jsonrpc":"2.0","id":2,"result":2}]')).toHaveLength(2);
-    expect(codec.decode('{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}')).toMatchObject({ kind: "error", id: null });
-    expect(codec.decode(new TextEncoder().encode('{"jsonrpc":"2.0","id":3,"result":"bin"}'))).toEqual({ kind: "result", id: 3, result: "bin" });
+    expect(codec.decode('{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}')).toMatchObject({
+      kind: "error",
+      id: null,
+    });
+    expect(codec.decode(new TextEncoder().encode('{"jsonrpc":"2.0","id":3,"result":"bin"}'))).toEqual({
+      kind: "result",
+      id: 3,
+      result: "bin",
+    });
   });
 
   it("throws only on frames it cannot read at all (the pool turns these into ProtocolError events)", () => {

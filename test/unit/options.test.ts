@@ -68,7 +68,11 @@ describe("resolveOptions", () => {
     [{ colour: "red" }, "colour", "Unknown option `colour`; known: size, maxInFlight"],
     [{ timeOut: 5 }, "timeOut", "Unknown option `timeOut` (did you mean `timeout`?)"],
     // Misspelt nested options were ignored without a word, and the default used.
-    [{ reconnect: { maxAttempt: 3 } }, "reconnect.maxAttempt", "Unknown option `reconnect.maxAttempt` (did you mean `reconnect.maxAttempts`?)"],
+    [
+      { reconnect: { maxAttempt: 3 } },
+      "reconnect.maxAttempt",
+      "Unknown option `reconnect.maxAttempt` (did you mean `reconnect.maxAttempts`?)",
+    ],
     [{ reconnect: { delay: 5 } }, "reconnect.delay", "known: factor, jitter, maxAttempts, initialDelay, maxDelay, resetAfter"],
     [{ heartbeat: { intervall: 5 } }, "heartbeat.intervall", "(did you mean `heartbeat.interval`?)"],
   ])("%j → InvalidConfigError naming %s", (input, option, message) => {

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRpcServer, type RpcServer } from "../fixtures/server.ts";
+import { type RpcServer, startRpcServer } from "../fixtures/server.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const at = (...p: string[]): string => join(root, ...p);
@@ -80,7 +80,12 @@ const isBare = (s: string): boolean => !/^(\.{0,2}\/|https?:\/\/)/.test(s);
 /** Runs an ESM snippet in a fresh Node, without blocking this process (whose servers must answer it). */
 function runNode(script: string, env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--input-type=module", "-e", script], { cwd: root, encoding: "utf8", timeout: 20_000, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+    execFile(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { ...process.env, ...env },
+    }, (error, stdout, stderr) => {
       resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr });
     });
   });
@@ -135,7 +140,9 @@ describe("package.json", () => {
     const missing: string[] = [];
     for (const [path, entry] of Object.entries(lock.packages)) {
       for (const name of Object.keys(entry.optionalDependencies ?? {})) {
-        if (lock.packages[`node_modules/${name}`] === undefined && lock.packages[`${path}/node_modules/${name}`] === undefined) missing.push(`${name} (of ${path || "the root"})`);
+        if (lock.packages[`node_modules/${name}`] === undefined && lock.packages[`${path}/node_modules/${name}`] === undefined) {
+          missing.push(`${name} (of ${path || "the root"})`);
+        }
       }
     }
     expect(missing, "run `node scripts/lock-platforms.mjs`").toEqual([]);
@@ -289,7 +296,16 @@ describe("declarations", () => {
     writeFileSync(
       join(dir, "tsconfig.json"),
       JSON.stringify({
-        compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", lib: ["ES2022", "DOM", "DOM.Iterable", "ESNext.Disposable"], strict: true, noEmit: true, types: [], skipLibCheck: false },
+        compilerOptions: {
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          target: "ES2022",
+          lib: ["ES2022", "DOM", "DOM.Iterable", "ESNext.Disposable"],
+          strict: true,
+          noEmit: true,
+          types: [],
+          skipLibCheck: false,
+        },
         files: ["consumer.mts"],
       }),
     );
@@ -298,7 +314,7 @@ describe("declarations", () => {
       [
         'import { Pool, RemoteError, type PoolStats, type PoolOptions } from "muxpool";',
         hasDashboard ? 'import { mountDashboard } from "muxpool/dashboard";' : "",
-        'const options: PoolOptions = { size: 2, reconnect: { initialDelay: 10 } };',
+        "const options: PoolOptions = { size: 2, reconnect: { initialDelay: 10 } };",
         'const pool: Pool = new Pool("ws://127.0.0.1:1", options);',
         "const stats: PoolStats = pool.stats();",
         "const n: number = stats.calls.succeeded;",
@@ -306,7 +322,7 @@ describe("declarations", () => {
         "const e: RemoteError | undefined = undefined;",
         hasDashboard ? "void mountDashboard;" : "",
         "void n; void sum; void e;",
-        '// @ts-expect-error: no such method',
+        "// @ts-expect-error: no such method",
         "pool.nope();",
       ].join("\n"),
     );

@@ -79,9 +79,14 @@ describe("planRecovery: calls", () => {
 
 describe("planRecovery: reconnect or drop", () => {
   it("backs off exponentially with the failed-attempt count, capped at maxDelay", () => {
-    const delays = [0, 1, 2, 3, 4].map((attempt) => planRecovery(loss({ wasOpen: false, uptime: undefined, attempt }), [], [], options).delay);
+    const delays = [0, 1, 2, 3, 4].map((attempt) =>
+      planRecovery(loss({ wasOpen: false, uptime: undefined, attempt }), [], [], options).delay
+    );
     expect(delays).toEqual([100, 200, 400, 800, 1600]);
-    const capped = planRecovery(loss({ wasOpen: false, uptime: undefined, attempt: 3 }), [], [], { ...options, reconnect: { ...reconnect, maxAttempts: 99, maxDelay: 500 } });
+    const capped = planRecovery(loss({ wasOpen: false, uptime: undefined, attempt: 3 }), [], [], {
+      ...options,
+      reconnect: { ...reconnect, maxAttempts: 99, maxDelay: 500 },
+    });
     expect(capped.delay).toBe(500);
   });
 
@@ -108,7 +113,10 @@ describe("planRecovery: reconnect or drop", () => {
 
   it("reconnect.shouldRetry sees the close and can stop reconnecting, saying why", () => {
     const seen: unknown[] = [];
-    const stopOn4401 = { ...options, reconnect: { ...reconnect, shouldRetry: (c: { code: number; reason: string }) => (seen.push(c), c.code !== 4401) } };
+    const stopOn4401 = {
+      ...options,
+      reconnect: { ...reconnect, shouldRetry: (c: { code: number; reason: string }) => (seen.push(c), c.code !== 4401) },
+    };
     const stop = planRecovery(loss({ code: 4401, reason: "token expired" }), [idem], [queued], stopOn4401);
     expect(seen).toEqual([{ code: 4401, reason: "token expired" }]);
     expect([stop.reconnect, stop.stopped]).toEqual([false, "reconnect.shouldRetry declined (code 4401: token expired)"]);

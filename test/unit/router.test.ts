@@ -27,7 +27,12 @@ function conn(state: ConnectionState, over: Partial<Omit<Routable, "writable">> 
     ...rest,
   };
 }
-const call = (over: { key?: string; filter?: (c: Routable) => boolean } = {}) => ({ method: "m", key: over.key, idempotent: false, filter: over.filter as never });
+const call = (over: { key?: string; filter?: (c: Routable) => boolean } = {}) => ({
+  method: "m",
+  key: over.key,
+  idempotent: false,
+  filter: over.filter as never,
+});
 const first: StrategyFunction = (cs) => cs[0]!;
 
 describe("Router.route", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createStrategy, leastPending, random, roundRobin, type ConnectionInfo } from "../../src/strategies.ts";
+import { type ConnectionInfo, createStrategy, leastPending, random, roundRobin } from "../../src/strategies.ts";
 
 function conn(id: number, inFlight = 0, queued = 0): ConnectionInfo {
   return { id, url: "ws://x", state: "open", tags: {}, inFlight, queued, sent: 0, received: 0 };
