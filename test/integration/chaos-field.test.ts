@@ -74,7 +74,9 @@ import {
 } from "../../src/mod.ts";
 
 const CALLS = Number(process.env.CHAOS_CALLS ?? 20_000);
-const SEED = process.env.CHAOS_SEED !== undefined && process.env.CHAOS_SEED !== "" ? Number(process.env.CHAOS_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
+const SEED = process.env.CHAOS_SEED !== undefined && process.env.CHAOS_SEED !== ""
+  ? Number(process.env.CHAOS_SEED) >>> 0
+  : (Math.random() * 2 ** 32) >>> 0;
 /**
  * Wall-time budget of all three runs, split by their share of the calls;
  * generous, the machine is shared (20,000 calls: 50 s; a healthy library
@@ -94,7 +96,17 @@ const HUGE_PAD = 40 * 1024;
 const REFUSED_CODES = new Set([1002, 1003, 1007, 1008, 1009]);
 const CLOSE_CODES = [1000, 1001, 1003, 1007, 1008, 1009, 1011, 1012, 1013] as const;
 const MALFORMED = ["no-result", "both", "error-not-object"] as const;
-const EVENT_TYPES = ["open", "close", "reconnect", "expire", "reroute", "notification", "error", "idle", "shutdown"] as const satisfies readonly (keyof PoolEventMap)[];
+const EVENT_TYPES = [
+  "open",
+  "close",
+  "reconnect",
+  "expire",
+  "reroute",
+  "notification",
+  "error",
+  "idle",
+  "shutdown",
+] as const satisfies readonly (keyof PoolEventMap)[];
 
 // ───────────────────────────── the wire ledger ─────────────────────────────
 
@@ -143,10 +155,12 @@ class Ledger {
     }
     if (!open) this.discarded++;
     for (const m of Array.isArray(msg) ? msg : [msg]) {
-      const token = (m as { method?: string; params?: unknown[] })?.method === "record" ? (m as { params?: unknown[] }).params?.[0] : undefined;
+      const token = (m as { method?: string; params?: unknown[] })?.method === "record"
+        ? (m as { params?: unknown[] }).params?.[0]
+        : undefined;
       if (typeof token !== "string") continue;
       let list = this.writes.get(token);
-      if (list === undefined) this.writes.set(token, (list = []));
+      if (list === undefined) this.writes.set(token, list = []);
       list.push({ seq: ++this.seq, open });
     }
   }
@@ -267,10 +281,16 @@ class Caller {
     try {
       switch (c.kind) {
         case "batch":
-          p = pool.batch(c.tokens.map((tok, j) => ({ method: "record", params: j === c.badEntry ? [tok, { reply: c.malformed }] : [tok] })), opts);
+          p = pool.batch(
+            c.tokens.map((tok, j) => ({ method: "record", params: j === c.badEntry ? [tok, { reply: c.malformed }] : [tok] })),
+            opts,
+          );
           break;
         case "nullbatch":
-          p = pool.batch(c.tokens.map((tok, j) => ({ method: "record", params: j === 0 ? [tok, { refuseBatch: true }] : [tok] })), { timeout: 1_000, ...opts });
+          p = pool.batch(c.tokens.map((tok, j) => ({ method: "record", params: j === 0 ? [tok, { refuseBatch: true }] : [tok] })), {
+            timeout: 1_000,
+            ...opts,
+          });
           break;
         case "malformed":
           p = pool.call("record", [t, { reply: c.malformed }], opts);
@@ -376,12 +396,24 @@ interface JudgeOptions {
 
 /** Checks every call of a run against the server's executions and the wire ledger. */
 function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, ledger: Ledger, options: JudgeOptions): Verdict {
-  const v: Verdict = { lost: 0, settledTwice: 0, duplicates: 0, runAfterRejection: 0, writtenAfterRejection: 0, wrongMaybeExecuted: 0, disallowed: 0, outcomes: {}, problems: [] };
+  const v: Verdict = {
+    lost: 0,
+    settledTwice: 0,
+    duplicates: 0,
+    runAfterRejection: 0,
+    writtenAfterRejection: 0,
+    wrongMaybeExecuted: 0,
+    disallowed: 0,
+    outcomes: {},
+    problems: [],
+  };
   // at most 6 examples of each kind of violation, so that a frequent one does not hide the others
   const shown: Record<string, number> = {};
   const problem = (c: Call, what: string, kind = what.split(" ")[0]!): void => {
     shown[kind] = (shown[kind] ?? 0) + 1;
-    if (shown[kind]! <= 6 && v.problems.length < 40) v.problems.push(`call ${c.i} (${c.kind}${c.idempotent ? ", idempotent" : ""}, token ${c.tokens[0]}): ${what}`);
+    if (shown[kind]! <= 6 && v.problems.length < 40) {
+      v.problems.push(`call ${c.i} (${c.kind}${c.idempotent ? ", idempotent" : ""}, token ${c.tokens[0]}): ${what}`);
+    }
   };
   const count = (key: string): void => {
     v.outcomes[key] = (v.outcomes[key] ?? 0) + 1;
@@ -409,12 +441,20 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     const cutoff = Math.min(c.settleSeq, c.abortSeq ?? Infinity);
     if (lastWrite > cutoff) {
       v.writtenAfterRejection++;
-      problem(c, `written after it ${c.abortSeq !== undefined && c.abortSeq < c.settleSeq ? "was aborted" : "settled"} (${c.ok ? "resolved" : describeError(c.error)})`);
+      problem(
+        c,
+        `written after it ${c.abortSeq !== undefined && c.abortSeq < c.settleSeq ? "was aborted" : "settled"} (${
+          c.ok ? "resolved" : describeError(c.error)
+        })`,
+      );
     }
     const ranAtAll = runs.some((n) => n > 0);
     if (c.ok) {
       count("ok");
-      if (c.kind === "malformed" || c.kind === "nullid" || c.kind === "nullbatch" || c.kind === "big" || c.kind === "huge" || c.kind === "late") {
+      if (
+        c.kind === "malformed" || c.kind === "nullid" || c.kind === "nullbatch" || c.kind === "big" || c.kind === "huge" ||
+        c.kind === "late"
+      ) {
         v.disallowed++;
         problem(c, `resolved with ${JSON.stringify(c.value)}; expected a rejection`);
       } else if (c.kind === "batch") {
@@ -423,13 +463,21 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
           entries.every((e, j) =>
             j === c.badEntry
               ? e.status === "rejected" && e.reason instanceof ProtocolError
-              : e.status === "fulfilled" && typeof e.value === "number" && e.value >= 1 && e.value <= runs[j]! && (c.idempotent || e.value === 1)
+              : e.status === "fulfilled" && typeof e.value === "number" && e.value >= 1 && e.value <= runs[j]! &&
+                (c.idempotent || e.value === 1)
           );
         if (!good) {
           v.disallowed++;
-          problem(c, `batch (bad entry ${c.badEntry}) returned ${JSON.stringify(entries, (_k, x) => (x instanceof Error ? describeError(x) : x))}, executions ${JSON.stringify(runs)}`);
+          problem(
+            c,
+            `batch (bad entry ${c.badEntry}) returned ${
+              JSON.stringify(entries, (_k, x) => (x instanceof Error ? describeError(x) : x))
+            }, executions ${JSON.stringify(runs)}`,
+          );
         }
-      } else if (!(typeof c.value === "number" && c.value >= 1 && c.value <= runs[0]! && (c.idempotent || (c.value === 1 && runs[0] === 1)))) {
+      } else if (
+        !(typeof c.value === "number" && c.value >= 1 && c.value <= runs[0]! && (c.idempotent || (c.value === 1 && runs[0] === 1)))
+      ) {
         v.disallowed++;
         problem(c, `returned ${JSON.stringify(c.value)}, executions ${runs[0]}`);
       }
@@ -441,17 +489,24 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
       const me = (e as { maybeExecuted?: unknown }).maybeExecuted;
       if (me === true && !written) {
         v.wrongMaybeExecuted++;
-        problem(c, `maybeExecuted: true, but never left the client (${ledger.writes.get(c.tokens[0]!)?.length ?? 0} frame(s) discarded on a closing socket) but ${describeError(e)}`);
+        problem(
+          c,
+          `maybeExecuted: true, but never left the client (${
+            ledger.writes.get(c.tokens[0]!)?.length ?? 0
+          } frame(s) discarded on a closing socket) but ${describeError(e)}`,
+        );
       } else if (me === false && written) {
         v.wrongMaybeExecuted++;
         problem(c, `maybeExecuted: false, but was written on an open socket: ${describeError(e)}`);
       }
     }
     // TimeoutError and ConnectionLostError must say whether the call was written
-    const noMaybeExecuted = (e instanceof TimeoutError || e instanceof ConnectionLostError) && typeof (e as { maybeExecuted?: unknown }).maybeExecuted !== "boolean";
+    const noMaybeExecuted = (e instanceof TimeoutError || e instanceof ConnectionLostError) &&
+      typeof (e as { maybeExecuted?: unknown }).maybeExecuted !== "boolean";
     // rejected before it was written: the server must never have run it
     const abortedUnwritten = c.abortReason !== undefined && e === c.abortReason && !writes.some((w) => w.seq < c.abortSeq!);
-    const unwritten = (e instanceof TimeoutError && (e as { maybeExecuted?: unknown }).maybeExecuted === false) || abortedUnwritten || c.kind === "huge" || c.kind === "late";
+    const unwritten = (e instanceof TimeoutError && (e as { maybeExecuted?: unknown }).maybeExecuted === false) || abortedUnwritten ||
+      c.kind === "huge" || c.kind === "late";
     if (unwritten && ranAtAll) {
       v.runAfterRejection++;
       problem(c, `executed ${JSON.stringify(runs)} on the server but rejected before it was written: ${describeError(e)}`);
@@ -459,7 +514,10 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     // what each kind may end with
     let allowed: boolean;
     let key: string;
-    if (c.kind === "huge" && e instanceof MuxPoolError && !(e instanceof ConnectionLostError) && !(e instanceof TimeoutError) && !(e instanceof PoolClosedError)) {
+    if (
+      c.kind === "huge" && e instanceof MuxPoolError && !(e instanceof ConnectionLostError) && !(e instanceof TimeoutError) &&
+      !(e instanceof PoolClosedError)
+    ) {
       // refused before it was written (the class is the library's choice; the message must explain)
       key = `refused ${e.code}`;
       allowed = givesSizeAndLimit(e.message);
@@ -470,7 +528,8 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     } else if (e instanceof ConnectionLostError) {
       const code = closeCodeOf(e);
       key = `ConnectionLost ${code === undefined ? "?" : code > 4000 && code < 5000 ? "4001-4999" : code}`;
-      allowed = c.kind !== "huge" && c.kind !== "late" && (!c.idempotent || c.kind === "big" || (code !== undefined && REFUSED_CODES.has(code)));
+      allowed = c.kind !== "huge" && c.kind !== "late" &&
+        (!c.idempotent || c.kind === "big" || (code !== undefined && REFUSED_CODES.has(code)));
       if (c.kind === "big" && code !== undefined && code !== 1009 && c.idempotent) {
         // an idempotent big call lost to another fault is re-sent, and then refused with 1009
       }
@@ -505,7 +564,12 @@ function judge(calls: readonly Call[], executions: ReadonlyMap<string, number>, 
     count(key);
     if (!allowed || noMaybeExecuted) {
       v.disallowed++;
-      problem(c, `may not end with ${describeError(e)} (pool ${c.poolState})${noMaybeExecuted ? " (no maybeExecuted)" : ""}${written ? "" : " (never written)"}; executions ${JSON.stringify(runs)}`);
+      problem(
+        c,
+        `may not end with ${describeError(e)} (pool ${c.poolState})${noMaybeExecuted ? " (no maybeExecuted)" : ""}${
+          written ? "" : " (never written)"
+        }; executions ${JSON.stringify(runs)}`,
+      );
     }
   }
   return v;
@@ -528,7 +592,9 @@ function expectStatsAddUp(pool: Pool, made: number, tag: string): void {
   const byCode = Object.values(s.calls.failedBy).reduce((a, b) => a + b, 0);
   expect(
     { settled: s.calls.succeeded + s.calls.failed, failedBy: byCode, inFlight: s.calls.inFlight, queued: s.calls.queued },
-    `${tag} stats: succeeded ${s.calls.succeeded} + failed ${s.calls.failed} = calls made; failedBy ${JSON.stringify(s.calls.failedBy)} sums to failed; nothing in flight or queued`,
+    `${tag} stats: succeeded ${s.calls.succeeded} + failed ${s.calls.failed} = calls made; failedBy ${
+      JSON.stringify(s.calls.failedBy)
+    } sums to failed; nothing in flight or queued`,
   ).toEqual({ settled: made, failedBy: s.calls.failed, inFlight: 0, queued: 0 });
 }
 
@@ -541,9 +607,25 @@ function expectVerdict(v: Verdict, tag: string): void {
   if (v.problems.length > 0) console.log(`${tag} first violations:\n  ${v.problems.join("\n  ")}`);
   expect(v.problems, `${tag} invariant violations (${verdictLine(v)})`).toEqual([]);
   expect(
-    { lost: v.lost, settledTwice: v.settledTwice, duplicates: v.duplicates, runAfterRejection: v.runAfterRejection, writtenAfterRejection: v.writtenAfterRejection, wrongMaybeExecuted: v.wrongMaybeExecuted, disallowed: v.disallowed },
+    {
+      lost: v.lost,
+      settledTwice: v.settledTwice,
+      duplicates: v.duplicates,
+      runAfterRejection: v.runAfterRejection,
+      writtenAfterRejection: v.writtenAfterRejection,
+      wrongMaybeExecuted: v.wrongMaybeExecuted,
+      disallowed: v.disallowed,
+    },
     `${tag} invariant counts`,
-  ).toEqual({ lost: 0, settledTwice: 0, duplicates: 0, runAfterRejection: 0, writtenAfterRejection: 0, wrongMaybeExecuted: 0, disallowed: 0 });
+  ).toEqual({
+    lost: 0,
+    settledTwice: 0,
+    duplicates: 0,
+    runAfterRejection: 0,
+    writtenAfterRejection: 0,
+    wrongMaybeExecuted: 0,
+    disallowed: 0,
+  });
 }
 
 // ───────────────────────────── faults ─────────────────────────────
@@ -659,7 +741,20 @@ function fmt(counts: Record<string, number>): string {
 const SHARE = { faults: 0.6, lifetimes: 0.25, inOrder: 0.15 };
 
 /** Figures of all runs, for the one summary line printed after the file. */
-const total = { runs: 0, calls: 0, wall: 0, rerouted: 0, retried: 0, faults: {} as FaultCounts, lost: 0, duplicates: 0, runAfterRejection: 0, writtenAfterRejection: 0, wrongMaybeExecuted: 0, disallowed: 0 };
+const total = {
+  runs: 0,
+  calls: 0,
+  wall: 0,
+  rerouted: 0,
+  retried: 0,
+  faults: {} as FaultCounts,
+  lost: 0,
+  duplicates: 0,
+  runAfterRejection: 0,
+  writtenAfterRejection: 0,
+  wrongMaybeExecuted: 0,
+  disallowed: 0,
+};
 function addUp(calls: number, wall: number, stats: { rerouted: number; retried: number }, faults: FaultCounts, v: Verdict): void {
   total.runs++;
   total.calls += calls;
@@ -678,7 +773,9 @@ afterAll(() => {
   if (total.runs === 0) return;
   const sum = Object.values(total.faults).reduce((a, b) => a + b, 0);
   console.log(
-    `[chaos-field seed=${SEED}] SUMMARY ${total.runs} runs, ${total.calls} calls in ${Math.round(total.wall)} ms; faults ${sum} (${fmt(total.faults)}); ` +
+    `[chaos-field seed=${SEED}] SUMMARY ${total.runs} runs, ${total.calls} calls in ${Math.round(total.wall)} ms; faults ${sum} (${
+      fmt(total.faults)
+    }); ` +
       `rerouted ${total.rerouted}, retried ${total.retried}; lost ${total.lost}, duplicates ${total.duplicates}, run-after-rejection ${total.runAfterRejection}, ` +
       `written-after-rejection ${total.writtenAfterRejection}, wrong maybeExecuted ${total.wrongMaybeExecuted}, disallowed endings ${total.disallowed}`,
   );
@@ -688,294 +785,350 @@ const TIME_SHARE = { faults: 0.4, lifetimes: 0.4, inOrder: 0.2 };
 const budgetOf = (share: number): number => Math.round(BUDGET_MS * share);
 
 describe("chaos, widened: the failures found in the field", () => {
-  it(`faults run: ${Math.round(CALLS * SHARE.faults)} calls under every close code, deaf closes, malformed and null-id replies, oversized calls and shared aborts`, { timeout: budgetOf(TIME_SHARE.faults) + 30_000 }, async () => {
-    const N = Math.round(CALLS * SHARE.faults);
-    const BUDGET = budgetOf(TIME_SHARE.faults);
-    const tag = `[chaos-field faults seed=${SEED} calls=${N}]`;
-    note(tag);
-    const rand = prng(SEED ^ 0x0f0f0f0f);
-    const { later, clear } = timers();
-    const server = await startServer({ maxPayload: SERVER_MAX_PAYLOAD });
-    const proxy = await startProxy(server);
-    const ledger = new Ledger();
-    const caller = new Caller("f", rand, ledger);
-    const missing = new Set<string>();
-    const SIZE = 4;
-    const pool = own(
-      withMaxRequestSize([{ url: proxy.url() }, { url: server.url }], {
-        size: SIZE,
-        maxInFlight: 16,
-        timeout: 4_000,
-        ttl: 300,
-        revive: true,
-        drainTimeout: 1_000,
-        connectTimeout: 1_000,
-        heartbeat: { interval: 150, timeout: 150 },
-        reconnect: { initialDelay: 5, maxDelay: 50, resetAfter: 200 },
-        retry: "idempotent",
-        WebSocket: ledger.webSocket(),
-      }, missing),
-    );
-    const events: Record<string, number> = {};
-    for (const type of EVENT_TYPES) pool.addEventListener(type, () => void (events[type] = (events[type] ?? 0) + 1));
-    await waitFor(() => pool.stats().connections.open === SIZE, 5_000, `${tag} pool open`);
-    const faults: FaultCounts = {};
-    const t0 = performance.now();
-    const loop = faultLoop(server, proxy, rand, later, [2, 12], faults);
-
-    const mix: CallMix = { batch: 0.1, malformed: 0.04, nullid: 0.02, nullbatch: 0.01, big: 0.006, huge: 0.006, slow: 0, group: 0.01 };
-    const deadline = t0 + BUDGET;
-    const worker = async (): Promise<void> => {
-      while (caller.calls.length < N && performance.now() < deadline) {
-        if (rand() < mix.group) {
-          const n = Math.min(N - caller.calls.length, 8 + Math.floor(rand() * 40));
-          faults["shared-signal groups"] = (faults["shared-signal groups"] ?? 0) + 1;
-          await caller.group(pool, n, rand() * 8, later);
-        } else {
-          await caller.send(pool, caller.pick(mix));
-        }
-      }
-    };
-    const settled = await within(Promise.all(Array.from({ length: 200 }, worker)), BUDGET + SETTLE_SLACK_MS);
-    await loop.stop();
-    const wall = performance.now() - t0;
-    clear();
-
-    // let frames in transit reach the server before counting executions
-    await sleep(50);
-    const v = judge(caller.calls, server.executions, ledger, { closing: false });
-    const s = pool.stats();
-    const kinds: Record<string, number> = {};
-    for (const c of caller.calls) kinds[c.kind] = (kinds[c.kind] ?? 0) + 1;
-    const bigCalls = kinds.big ?? 0;
-    addUp(caller.calls.length, wall, s.calls, { ...faults, "malformed replies": (kinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length, "null-id errors": (kinds.nullid ?? 0) + (kinds.nullbatch ?? 0), "over server maxPayload": bigCalls, "over maxRequestSize": kinds.huge ?? 0 }, v);
-    console.log(
-      `${tag} ${caller.calls.length} calls in ${Math.round(wall)} ms; ` +
-        `faults: ${fmt(faults)}; calls by kind: ${fmt(kinds)}; ` +
-        `server closes with 1009 for oversized frames ${server.oversizeCloses} (big calls ${bigCalls}); frames discarded on closing sockets ${ledger.discarded}; ` +
-        `reconnects ${s.reconnects}, expired ${s.expired}, rerouted ${s.calls.rerouted}, retried ${s.calls.retried}, timedOut ${s.calls.timedOut}, protocolErrors ${s.protocolErrors}; ` +
-        `events: ${fmt(events)}; outcomes: ${fmt(v.outcomes)}; ${verdictLine(v)}` +
-        (missing.size > 0 ? `; MISSING: ${[...missing].join(", ")}` : ""),
-    );
-    expectVerdict(v, tag);
-    expect([...missing], `${tag} library features the run needs`).toEqual([]);
-    expect(settled, `${tag} every call settled`).toBe(true);
-    expect(caller.calls.length, `${tag} all calls made within the ${BUDGET} ms budget`).toBeGreaterThanOrEqual(N);
-    expectStatsAddUp(pool, caller.calls.length, tag);
-    // a bad frame costs at most one socket: a frame refused with 1009 is never re-sent
-    expect(server.oversizeCloses, `${tag} sockets closed with 1009 for oversized frames <= big calls`).toBeLessThanOrEqual(bigCalls);
-    // the run exercised what it claims to
-    if (N >= 5_000) {
-      for (const k of ["cut 1006", "close then stop reading", "shared-signal groups"]) expect(faults[k] ?? 0, `${tag} faults of kind ${k}`).toBeGreaterThan(0);
-      expect(server.closesSent.size, `${tag} distinct close codes sent`).toBeGreaterThanOrEqual(8);
-      expect(s.calls.retried, `${tag} retried`).toBeGreaterThan(0);
-      expect(s.calls.rerouted, `${tag} rerouted`).toBeGreaterThan(0);
-    }
-
-    await pool.close({ timeout: 2_000 });
-    expect(pool.connections(), `${tag} after close: no socket left`).toEqual([]);
-    expectStatsAddUp(pool, caller.calls.length, `${tag} after close:`);
-  });
-
-  it(`lifetimes run: ${Math.round(CALLS * SHARE.lifetimes)} calls over short pools ended by destroy()/close() from random event listeners`, { timeout: budgetOf(TIME_SHARE.lifetimes) + 30_000 }, async () => {
-    const N = Math.round(CALLS * SHARE.lifetimes);
-    const BUDGET = budgetOf(TIME_SHARE.lifetimes);
-    const tag = `[chaos-field lifetimes seed=${SEED} calls=${N}]`;
-    note(tag);
-    const rand = prng(SEED ^ 0x5a5a5a5a);
-    const { later, clear } = timers();
-    const server = await startServer({ maxPayload: SERVER_MAX_PAYLOAD });
-    const proxy = await startProxy(server);
-    const ledger = new Ledger();
-    const caller = new Caller("l", rand, ledger);
-    const missing = new Set<string>();
-    const faults: FaultCounts = {};
-    const loop = faultLoop(server, proxy, rand, later, [10, 40], faults);
-    const mix: CallMix = { batch: 0.1, malformed: 0.04, nullid: 0.02, nullbatch: 0.01, big: 0.004, huge: 0.004, slow: 0, group: 0.02 };
-    const problems: string[] = [];
-    const ends: Record<string, number> = {};
-    let totals = { rerouted: 0, retried: 0, reconnects: 0 };
-    const t0 = performance.now();
-    const deadline = t0 + BUDGET;
-    let lifetimes = 0;
-    for (; caller.calls.length < N && performance.now() < deadline && lifetimes < 2_000; lifetimes++) {
-      const first = caller.calls.length;
-      const trigger = {
-        type: EVENT_TYPES[Math.floor(rand() * (EVENT_TYPES.length - 1))]!, // not shutdown
-        nth: 1 + Math.floor(rand() * 3),
-        action: rand() < 0.6 ? ("destroy" as const) : ("close" as const),
-      };
-      // a long backoff: a timer or event left after destroy() would show; calls waiting for
-      // the socket may time out then (a short deadline keeps the lifetime short)
-      const slowReconnect = rand() < 0.2;
-      caller.mayTimeOut = slowReconnect;
+  it(
+    `faults run: ${
+      Math.round(CALLS * SHARE.faults)
+    } calls under every close code, deaf closes, malformed and null-id replies, oversized calls and shared aborts`,
+    { timeout: budgetOf(TIME_SHARE.faults) + 30_000 },
+    async () => {
+      const N = Math.round(CALLS * SHARE.faults);
+      const BUDGET = budgetOf(TIME_SHARE.faults);
+      const tag = `[chaos-field faults seed=${SEED} calls=${N}]`;
+      note(tag);
+      const rand = prng(SEED ^ 0x0f0f0f0f);
+      const { later, clear } = timers();
+      const server = await startServer({ maxPayload: SERVER_MAX_PAYLOAD });
+      const proxy = await startProxy(server);
+      const ledger = new Ledger();
+      const caller = new Caller("f", rand, ledger);
+      const missing = new Set<string>();
+      const SIZE = 4;
       const pool = own(
         withMaxRequestSize([{ url: proxy.url() }, { url: server.url }], {
-          size: 2,
-          maxInFlight: 8,
-          timeout: slowReconnect ? 300 : 3_000,
-          ttl: [0, 60, 150][Math.floor(rand() * 3)]!,
-          drainTimeout: 500,
+          size: SIZE,
+          maxInFlight: 16,
+          timeout: 4_000,
+          ttl: 300,
+          revive: true,
+          drainTimeout: 1_000,
           connectTimeout: 1_000,
-          heartbeat: { interval: 100, timeout: 100 },
-          reconnect: slowReconnect ? { initialDelay: 3_000, maxDelay: 3_000, jitter: false } : { initialDelay: 5, maxDelay: 40, resetAfter: 200 },
+          heartbeat: { interval: 150, timeout: 150 },
+          reconnect: { initialDelay: 5, maxDelay: 50, resetAfter: 200 },
+          retry: "idempotent",
           WebSocket: ledger.webSocket(),
         }, missing),
       );
-      const state = { destroyed: false, shutdowns: 0, fired: false, afterDestroy: [] as string[], afterShutdown: [] as string[] };
-      const seen: Record<string, number> = {};
-      let ended: Promise<void> | undefined;
-      const late: Promise<void>[] = [];
-      const end = (how: "destroy" | "close", from: string): void => {
-        ends[`${how} from ${from}`] = (ends[`${how} from ${from}`] ?? 0) + 1;
-        if (how === "destroy") {
-          state.destroyed = true;
-          ended = pool.destroy();
-          void pool.destroy(); // idempotent
-        } else {
-          ended = pool.close({ timeout: 300 });
-          void pool.close(); // idempotent
-        }
-        // a call from the listener itself: refused
-        late.push(caller.send(pool, caller.make("late", rand() < 0.5)));
-      };
-      for (const type of EVENT_TYPES) {
-        pool.addEventListener(type, () => {
-          seen[type] = (seen[type] ?? 0) + 1;
-          if (state.destroyed && type !== "shutdown") state.afterDestroy.push(type);
-          if (state.shutdowns > 0) state.afterShutdown.push(type);
-          if (type === "shutdown") state.shutdowns++;
-          if (!state.fired && type === trigger.type && seen[type] === trigger.nth) {
-            state.fired = true;
-            end(trigger.action, type);
-          } else if (state.fired && !state.destroyed && trigger.action === "close" && rand() < 0.2) {
-            end("destroy", `${type} during close`); // destroy() while close() is under way
-          }
-        });
-      }
-      // each lifetime makes 100–400 calls within at most 300 ms
-      const budget = 100 + Math.floor(rand() * 300);
-      const stopAt = Math.min(deadline, performance.now() + 300);
-      const worker = async (): Promise<void> => {
-        while (pool.state === "open" && caller.calls.length - first < budget && caller.calls.length < N && performance.now() < stopAt) {
-          if (rand() < mix.group) {
-            faults["shared-signal groups"] = (faults["shared-signal groups"] ?? 0) + 1;
-            await caller.group(pool, 4 + Math.floor(rand() * 20), rand() * 8, later);
-          }
-          else await caller.send(pool, caller.pick(mix));
-        }
-      };
-      const hung: string[] = [];
-      if (!(await within(Promise.all(Array.from({ length: 24 }, worker)), Math.max(0, deadline - performance.now()) + SETTLE_SLACK_MS))) hung.push("calls still unsettled 10 s after the budget");
-      if (!state.fired) {
-        state.fired = true;
-        end(rand() < 0.5 ? "destroy" : "close", "the test");
-      }
-      if (!(await within(ended!, 5_000))) hung.push(`${trigger.action}() did not resolve within 5 s`);
-      if (!(await within(Promise.all(late), 5_000))) hung.push("a call made after the end did not settle within 5 s");
-      // a call after the end: refused
-      if (!(await within(caller.send(pool, caller.make("late", false)), 5_000))) hung.push("a call made after the end did not settle within 5 s");
-      await sleep(5);
-      const made = caller.calls.length - first;
-      const lt = `${tag} lifetime ${lifetimes} (ended by ${trigger.action} on ${trigger.type} #${trigger.nth})`;
-      const st = pool.stats();
-      totals = { rerouted: totals.rerouted + st.calls.rerouted, retried: totals.retried + st.calls.retried, reconnects: totals.reconnects + st.reconnects };
-      const unsettled = caller.calls.slice(first).filter((c) => c.settles !== 1).length;
-      const byCode = Object.values(st.calls.failedBy).reduce((a, b) => a + b, 0);
-      const bad = [
-        ...hung,
-        state.afterDestroy.length > 0 ? `events after destroy(): ${state.afterDestroy.join(", ")}` : "",
-        state.afterShutdown.length > 0 ? `events after shutdown: ${state.afterShutdown.join(", ")}` : "",
-        state.shutdowns !== 1 ? `${state.shutdowns} shutdown events` : "",
-        pool.state !== "closed" ? `pool is ${pool.state}` : "",
-        st.connections.total !== 0 ? `${st.connections.total} socket(s) left` : "",
-        unsettled > 0 ? `${unsettled} call(s) not settled exactly once` : "",
-        st.calls.succeeded + st.calls.failed !== made ? `succeeded ${st.calls.succeeded} + failed ${st.calls.failed} != ${made} calls made` : "",
-        byCode !== st.calls.failed ? `failedBy ${JSON.stringify(st.calls.failedBy)} does not sum to failed ${st.calls.failed}` : "",
-        st.calls.inFlight !== 0 || st.calls.queued !== 0 ? `${st.calls.inFlight} in flight, ${st.calls.queued} queued` : "",
-      ].filter((x) => x !== "");
-      if (bad.length > 0 && problems.length < 20) problems.push(`${lt}: ${bad.join("; ")}`);
-    }
-    await loop.stop();
-    clear();
-    const wall = performance.now() - t0;
-    await sleep(50);
-    const v = judge(caller.calls, server.executions, ledger, { closing: true });
-    const lkinds: Record<string, number> = {};
-    for (const c of caller.calls) lkinds[c.kind] = (lkinds[c.kind] ?? 0) + 1;
-    const listenerEnds = Object.entries(ends).filter(([k]) => !k.endsWith("the test")).reduce((n, [, x]) => n + x, 0);
-    addUp(caller.calls.length, wall, totals, { ...faults, "destroy()/close() from a listener": listenerEnds, "malformed replies": (lkinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length, "null-id errors": (lkinds.nullid ?? 0) + (lkinds.nullbatch ?? 0), "over server maxPayload": lkinds.big ?? 0, "over maxRequestSize": lkinds.huge ?? 0 }, v);
-    console.log(
-      `${tag} ${caller.calls.length} calls over ${lifetimes} pools in ${Math.round(wall)} ms; faults: ${fmt(faults)}; ends: ${fmt(ends)}; ` +
-        `reconnects ${totals.reconnects}, rerouted ${totals.rerouted}, retried ${totals.retried}; outcomes: ${fmt(v.outcomes)}; ${verdictLine(v)}; lifetime problems ${problems.length}` +
-        (missing.size > 0 ? `; MISSING: ${[...missing].join(", ")}` : ""),
-    );
-    if (problems.length > 0) console.log(`${tag} first pools that did not end cleanly:\n  ${problems.join("\n  ")}`);
-    expectVerdict(v, tag);
-    expect(problems, `${tag} pools that did not end cleanly`).toEqual([]);
-    expect([...missing], `${tag} library features the run needs`).toEqual([]);
-    expect(caller.calls.length, `${tag} all calls made within the ${BUDGET} ms budget`).toBeGreaterThanOrEqual(N);
-  });
+      const events: Record<string, number> = {};
+      for (const type of EVENT_TYPES) pool.addEventListener(type, () => void (events[type] = (events[type] ?? 0) + 1));
+      await waitFor(() => pool.stats().connections.open === SIZE, 5_000, `${tag} pool open`);
+      const faults: FaultCounts = {};
+      const t0 = performance.now();
+      const loop = faultLoop(server, proxy, rand, later, [2, 12], faults);
 
-  it(`in-order run: ${Math.round(CALLS * SHARE.inOrder)} calls on a server that handles each socket's messages in order, slow calls longer than the heartbeat`, { timeout: budgetOf(TIME_SHARE.inOrder) + 30_000 }, async () => {
-    const N = Math.round(CALLS * SHARE.inOrder);
-    const BUDGET = budgetOf(TIME_SHARE.inOrder);
-    const tag = `[chaos-field in-order seed=${SEED} calls=${N}]`;
-    note(tag);
-    const rand = prng(SEED ^ 0x33cc33cc);
-    const server = await startServer({ inOrder: true });
-    const ledger = new Ledger();
-    const caller = new Caller("o", rand, ledger);
-    const SIZE = 2;
-    const pool = own(
-      new Pool(server.url, {
-        size: SIZE,
-        maxInFlight: 32,
-        timeout: 10_000,
-        // a slow call (400–600 ms) outlasts interval + timeout (300 ms): only a
-        // ping the peer's WebSocket layer answers keeps the socket alive (the
-        // 200 ms timeout leaves room for a busy shared machine's event loop)
-        heartbeat: { interval: 100, timeout: 200 },
-        reconnect: { initialDelay: 5, maxDelay: 50 },
-        WebSocket: ledger.webSocket(),
-      }),
-    );
-    const events: Record<string, number> = {};
-    for (const type of EVENT_TYPES) pool.addEventListener(type, () => void (events[type] = (events[type] ?? 0) + 1));
-    await waitFor(() => pool.stats().connections.open === SIZE, 5_000, `${tag} pool open`);
-    const t0 = performance.now();
-    const deadline = t0 + BUDGET;
-    // about 6 slow calls per 1,000, at least 4: each blocks its socket for 400–600 ms
-    const slowEvery = Math.max(1, Math.min(Math.floor(N / 4), 170));
-    const mix: CallMix = { batch: 0.1, malformed: 0, nullid: 0, nullbatch: 0, big: 0, huge: 0, slow: 0, group: 0 };
-    const worker = async (): Promise<void> => {
-      while (caller.calls.length < N && performance.now() < deadline) {
-        const c = caller.calls.length % slowEvery === slowEvery - 1 ? caller.make("slow", false) : caller.pick(mix);
-        await caller.send(pool, c);
+      const mix: CallMix = { batch: 0.1, malformed: 0.04, nullid: 0.02, nullbatch: 0.01, big: 0.006, huge: 0.006, slow: 0, group: 0.01 };
+      const deadline = t0 + BUDGET;
+      const worker = async (): Promise<void> => {
+        while (caller.calls.length < N && performance.now() < deadline) {
+          if (rand() < mix.group) {
+            const n = Math.min(N - caller.calls.length, 8 + Math.floor(rand() * 40));
+            faults["shared-signal groups"] = (faults["shared-signal groups"] ?? 0) + 1;
+            await caller.group(pool, n, rand() * 8, later);
+          } else {
+            await caller.send(pool, caller.pick(mix));
+          }
+        }
+      };
+      const settled = await within(Promise.all(Array.from({ length: 200 }, worker)), BUDGET + SETTLE_SLACK_MS);
+      await loop.stop();
+      const wall = performance.now() - t0;
+      clear();
+
+      // let frames in transit reach the server before counting executions
+      await sleep(50);
+      const v = judge(caller.calls, server.executions, ledger, { closing: false });
+      const s = pool.stats();
+      const kinds: Record<string, number> = {};
+      for (const c of caller.calls) kinds[c.kind] = (kinds[c.kind] ?? 0) + 1;
+      const bigCalls = kinds.big ?? 0;
+      addUp(caller.calls.length, wall, s.calls, {
+        ...faults,
+        "malformed replies": (kinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length,
+        "null-id errors": (kinds.nullid ?? 0) + (kinds.nullbatch ?? 0),
+        "over server maxPayload": bigCalls,
+        "over maxRequestSize": kinds.huge ?? 0,
+      }, v);
+      console.log(
+        `${tag} ${caller.calls.length} calls in ${Math.round(wall)} ms; ` +
+          `faults: ${fmt(faults)}; calls by kind: ${fmt(kinds)}; ` +
+          `server closes with 1009 for oversized frames ${server.oversizeCloses} (big calls ${bigCalls}); frames discarded on closing sockets ${ledger.discarded}; ` +
+          `reconnects ${s.reconnects}, expired ${s.expired}, rerouted ${s.calls.rerouted}, retried ${s.calls.retried}, timedOut ${s.calls.timedOut}, protocolErrors ${s.protocolErrors}; ` +
+          `events: ${fmt(events)}; outcomes: ${fmt(v.outcomes)}; ${verdictLine(v)}` +
+          (missing.size > 0 ? `; MISSING: ${[...missing].join(", ")}` : ""),
+      );
+      expectVerdict(v, tag);
+      expect([...missing], `${tag} library features the run needs`).toEqual([]);
+      expect(settled, `${tag} every call settled`).toBe(true);
+      expect(caller.calls.length, `${tag} all calls made within the ${BUDGET} ms budget`).toBeGreaterThanOrEqual(N);
+      expectStatsAddUp(pool, caller.calls.length, tag);
+      // a bad frame costs at most one socket: a frame refused with 1009 is never re-sent
+      expect(server.oversizeCloses, `${tag} sockets closed with 1009 for oversized frames <= big calls`).toBeLessThanOrEqual(bigCalls);
+      // the run exercised what it claims to
+      if (N >= 5_000) {
+        for (const k of ["cut 1006", "close then stop reading", "shared-signal groups"]) {
+          expect(faults[k] ?? 0, `${tag} faults of kind ${k}`).toBeGreaterThan(0);
+        }
+        expect(server.closesSent.size, `${tag} distinct close codes sent`).toBeGreaterThanOrEqual(8);
+        expect(s.calls.retried, `${tag} retried`).toBeGreaterThan(0);
+        expect(s.calls.rerouted, `${tag} rerouted`).toBeGreaterThan(0);
       }
-    };
-    const settled = await within(Promise.all(Array.from({ length: 64 }, worker)), BUDGET + SETTLE_SLACK_MS);
-    const wall = performance.now() - t0;
-    await sleep(20);
-    const v = judge(caller.calls, server.executions, ledger, { closing: false });
-    const s = pool.stats();
-    const slow = caller.calls.filter((c) => c.kind === "slow");
-    addUp(caller.calls.length, wall, s.calls, { "slow calls on an in-order server": slow.length }, v);
-    console.log(
-      `${tag} ${caller.calls.length} calls (${slow.length} slow) in ${Math.round(wall)} ms; reconnects ${s.reconnects}, rerouted ${s.calls.rerouted}, retried ${s.calls.retried}; ` +
-        `events: ${fmt(events)}; outcomes: ${fmt(v.outcomes)}; ${verdictLine(v)}`,
-    );
-    expectVerdict(v, tag);
-    expect(settled, `${tag} every call settled`).toBe(true);
-    expect(caller.calls.length, `${tag} all calls made within the ${BUDGET} ms budget`).toBeGreaterThanOrEqual(N);
-    // a healthy busy socket is never declared dead: every call succeeds, no socket is lost
-    expect(caller.calls.filter((c) => !c.ok).map((c) => `${c.kind} ${c.tokens[0]}: ${describeError(c.error)}`).slice(0, 10), `${tag} failed calls`).toEqual([]);
-    expect({ close: events.close ?? 0, reconnect: s.reconnects }, `${tag} sockets lost on a healthy server`).toEqual({ close: 0, reconnect: 0 });
-    expect(slow.length, `${tag} slow calls`).toBeGreaterThanOrEqual(4);
-    expectStatsAddUp(pool, caller.calls.length, tag);
-    await pool.close({ timeout: 2_000 });
-    expect(pool.connections(), `${tag} after close: no socket left`).toEqual([]);
-  });
+
+      await pool.close({ timeout: 2_000 });
+      expect(pool.connections(), `${tag} after close: no socket left`).toEqual([]);
+      expectStatsAddUp(pool, caller.calls.length, `${tag} after close:`);
+    },
+  );
+
+  it(
+    `lifetimes run: ${Math.round(CALLS * SHARE.lifetimes)} calls over short pools ended by destroy()/close() from random event listeners`,
+    { timeout: budgetOf(TIME_SHARE.lifetimes) + 30_000 },
+    async () => {
+      const N = Math.round(CALLS * SHARE.lifetimes);
+      const BUDGET = budgetOf(TIME_SHARE.lifetimes);
+      const tag = `[chaos-field lifetimes seed=${SEED} calls=${N}]`;
+      note(tag);
+      const rand = prng(SEED ^ 0x5a5a5a5a);
+      const { later, clear } = timers();
+      const server = await startServer({ maxPayload: SERVER_MAX_PAYLOAD });
+      const proxy = await startProxy(server);
+      const ledger = new Ledger();
+      const caller = new Caller("l", rand, ledger);
+      const missing = new Set<string>();
+      const faults: FaultCounts = {};
+      const loop = faultLoop(server, proxy, rand, later, [10, 40], faults);
+      const mix: CallMix = { batch: 0.1, malformed: 0.04, nullid: 0.02, nullbatch: 0.01, big: 0.004, huge: 0.004, slow: 0, group: 0.02 };
+      const problems: string[] = [];
+      const ends: Record<string, number> = {};
+      let totals = { rerouted: 0, retried: 0, reconnects: 0 };
+      const t0 = performance.now();
+      const deadline = t0 + BUDGET;
+      let lifetimes = 0;
+      for (; caller.calls.length < N && performance.now() < deadline && lifetimes < 2_000; lifetimes++) {
+        const first = caller.calls.length;
+        const trigger = {
+          type: EVENT_TYPES[Math.floor(rand() * (EVENT_TYPES.length - 1))]!, // not shutdown
+          nth: 1 + Math.floor(rand() * 3),
+          action: rand() < 0.6 ? ("destroy" as const) : ("close" as const),
+        };
+        // a long backoff: a timer or event left after destroy() would show; calls waiting for
+        // the socket may time out then (a short deadline keeps the lifetime short)
+        const slowReconnect = rand() < 0.2;
+        caller.mayTimeOut = slowReconnect;
+        const pool = own(
+          withMaxRequestSize([{ url: proxy.url() }, { url: server.url }], {
+            size: 2,
+            maxInFlight: 8,
+            timeout: slowReconnect ? 300 : 3_000,
+            ttl: [0, 60, 150][Math.floor(rand() * 3)]!,
+            drainTimeout: 500,
+            connectTimeout: 1_000,
+            heartbeat: { interval: 100, timeout: 100 },
+            reconnect: slowReconnect
+              ? { initialDelay: 3_000, maxDelay: 3_000, jitter: false }
+              : { initialDelay: 5, maxDelay: 40, resetAfter: 200 },
+            WebSocket: ledger.webSocket(),
+          }, missing),
+        );
+        const state = { destroyed: false, shutdowns: 0, fired: false, afterDestroy: [] as string[], afterShutdown: [] as string[] };
+        const seen: Record<string, number> = {};
+        let ended: Promise<void> | undefined;
+        const late: Promise<void>[] = [];
+        const end = (how: "destroy" | "close", from: string): void => {
+          ends[`${how} from ${from}`] = (ends[`${how} from ${from}`] ?? 0) + 1;
+          if (how === "destroy") {
+            state.destroyed = true;
+            ended = pool.destroy();
+            void pool.destroy(); // idempotent
+          } else {
+            ended = pool.close({ timeout: 300 });
+            void pool.close(); // idempotent
+          }
+          // a call from the listener itself: refused
+          late.push(caller.send(pool, caller.make("late", rand() < 0.5)));
+        };
+        for (const type of EVENT_TYPES) {
+          pool.addEventListener(type, () => {
+            seen[type] = (seen[type] ?? 0) + 1;
+            if (state.destroyed && type !== "shutdown") state.afterDestroy.push(type);
+            if (state.shutdowns > 0) state.afterShutdown.push(type);
+            if (type === "shutdown") state.shutdowns++;
+            if (!state.fired && type === trigger.type && seen[type] === trigger.nth) {
+              state.fired = true;
+              end(trigger.action, type);
+            } else if (state.fired && !state.destroyed && trigger.action === "close" && rand() < 0.2) {
+              end("destroy", `${type} during close`); // destroy() while close() is under way
+            }
+          });
+        }
+        // each lifetime makes 100–400 calls within at most 300 ms
+        const budget = 100 + Math.floor(rand() * 300);
+        const stopAt = Math.min(deadline, performance.now() + 300);
+        const worker = async (): Promise<void> => {
+          while (pool.state === "open" && caller.calls.length - first < budget && caller.calls.length < N && performance.now() < stopAt) {
+            if (rand() < mix.group) {
+              faults["shared-signal groups"] = (faults["shared-signal groups"] ?? 0) + 1;
+              await caller.group(pool, 4 + Math.floor(rand() * 20), rand() * 8, later);
+            } else await caller.send(pool, caller.pick(mix));
+          }
+        };
+        const hung: string[] = [];
+        if (
+          !(await within(Promise.all(Array.from({ length: 24 }, worker)), Math.max(0, deadline - performance.now()) + SETTLE_SLACK_MS))
+        ) hung.push("calls still unsettled 10 s after the budget");
+        if (!state.fired) {
+          state.fired = true;
+          end(rand() < 0.5 ? "destroy" : "close", "the test");
+        }
+        if (!(await within(ended!, 5_000))) hung.push(`${trigger.action}() did not resolve within 5 s`);
+        if (!(await within(Promise.all(late), 5_000))) hung.push("a call made after the end did not settle within 5 s");
+        // a call after the end: refused
+        if (!(await within(caller.send(pool, caller.make("late", false)), 5_000))) {
+          hung.push(
+            "a call made after the end did not settle within 5 s",
+          );
+        }
+        await sleep(5);
+        const made = caller.calls.length - first;
+        const lt = `${tag} lifetime ${lifetimes} (ended by ${trigger.action} on ${trigger.type} #${trigger.nth})`;
+        const st = pool.stats();
+        totals = {
+          rerouted: totals.rerouted + st.calls.rerouted,
+          retried: totals.retried + st.calls.retried,
+          reconnects: totals.reconnects + st.reconnects,
+        };
+        const unsettled = caller.calls.slice(first).filter((c) => c.settles !== 1).length;
+        const byCode = Object.values(st.calls.failedBy).reduce((a, b) => a + b, 0);
+        const bad = [
+          ...hung,
+          state.afterDestroy.length > 0 ? `events after destroy(): ${state.afterDestroy.join(", ")}` : "",
+          state.afterShutdown.length > 0 ? `events after shutdown: ${state.afterShutdown.join(", ")}` : "",
+          state.shutdowns !== 1 ? `${state.shutdowns} shutdown events` : "",
+          pool.state !== "closed" ? `pool is ${pool.state}` : "",
+          st.connections.total !== 0 ? `${st.connections.total} socket(s) left` : "",
+          unsettled > 0 ? `${unsettled} call(s) not settled exactly once` : "",
+          st.calls.succeeded + st.calls.failed !== made
+            ? `succeeded ${st.calls.succeeded} + failed ${st.calls.failed} != ${made} calls made`
+            : "",
+          byCode !== st.calls.failed ? `failedBy ${JSON.stringify(st.calls.failedBy)} does not sum to failed ${st.calls.failed}` : "",
+          st.calls.inFlight !== 0 || st.calls.queued !== 0 ? `${st.calls.inFlight} in flight, ${st.calls.queued} queued` : "",
+        ].filter((x) => x !== "");
+        if (bad.length > 0 && problems.length < 20) problems.push(`${lt}: ${bad.join("; ")}`);
+      }
+      await loop.stop();
+      clear();
+      const wall = performance.now() - t0;
+      await sleep(50);
+      const v = judge(caller.calls, server.executions, ledger, { closing: true });
+      const lkinds: Record<string, number> = {};
+      for (const c of caller.calls) lkinds[c.kind] = (lkinds[c.kind] ?? 0) + 1;
+      const listenerEnds = Object.entries(ends).filter(([k]) => !k.endsWith("the test")).reduce((n, [, x]) => n + x, 0);
+      addUp(caller.calls.length, wall, totals, {
+        ...faults,
+        "destroy()/close() from a listener": listenerEnds,
+        "malformed replies": (lkinds.malformed ?? 0) + caller.calls.filter((c) => c.badEntry >= 0).length,
+        "null-id errors": (lkinds.nullid ?? 0) + (lkinds.nullbatch ?? 0),
+        "over server maxPayload": lkinds.big ?? 0,
+        "over maxRequestSize": lkinds.huge ?? 0,
+      }, v);
+      console.log(
+        `${tag} ${caller.calls.length} calls over ${lifetimes} pools in ${Math.round(wall)} ms; faults: ${fmt(faults)}; ends: ${
+          fmt(ends)
+        }; ` +
+          `reconnects ${totals.reconnects}, rerouted ${totals.rerouted}, retried ${totals.retried}; outcomes: ${fmt(v.outcomes)}; ${
+            verdictLine(v)
+          }; lifetime problems ${problems.length}` +
+          (missing.size > 0 ? `; MISSING: ${[...missing].join(", ")}` : ""),
+      );
+      if (problems.length > 0) console.log(`${tag} first pools that did not end cleanly:\n  ${problems.join("\n  ")}`);
+      expectVerdict(v, tag);
+      expect(problems, `${tag} pools that did not end cleanly`).toEqual([]);
+      expect([...missing], `${tag} library features the run needs`).toEqual([]);
+      expect(caller.calls.length, `${tag} all calls made within the ${BUDGET} ms budget`).toBeGreaterThanOrEqual(N);
+    },
+  );
+
+  it(
+    `in-order run: ${
+      Math.round(CALLS * SHARE.inOrder)
+    } calls on a server that handles each socket's messages in order, slow calls longer than the heartbeat`,
+    { timeout: budgetOf(TIME_SHARE.inOrder) + 30_000 },
+    async () => {
+      const N = Math.round(CALLS * SHARE.inOrder);
+      const BUDGET = budgetOf(TIME_SHARE.inOrder);
+      const tag = `[chaos-field in-order seed=${SEED} calls=${N}]`;
+      note(tag);
+      const rand = prng(SEED ^ 0x33cc33cc);
+      const server = await startServer({ inOrder: true });
+      const ledger = new Ledger();
+      const caller = new Caller("o", rand, ledger);
+      const SIZE = 2;
+      const pool = own(
+        new Pool(server.url, {
+          size: SIZE,
+          maxInFlight: 32,
+          timeout: 10_000,
+          // a slow call (400–600 ms) outlasts interval + timeout (300 ms): only a
+          // ping the peer's WebSocket layer answers keeps the socket alive (the
+          // 200 ms timeout leaves room for a busy shared machine's event loop)
+          heartbeat: { interval: 100, timeout: 200 },
+          reconnect: { initialDelay: 5, maxDelay: 50 },
+          WebSocket: ledger.webSocket(),
+        }),
+      );
+      const events: Record<string, number> = {};
+      for (const type of EVENT_TYPES) pool.addEventListener(type, () => void (events[type] = (events[type] ?? 0) + 1));
+      await waitFor(() => pool.stats().connections.open === SIZE, 5_000, `${tag} pool open`);
+      const t0 = performance.now();
+      const deadline = t0 + BUDGET;
+      // about 6 slow calls per 1,000, at least 4: each blocks its socket for 400–600 ms
+      const slowEvery = Math.max(1, Math.min(Math.floor(N / 4), 170));
+      const mix: CallMix = { batch: 0.1, malformed: 0, nullid: 0, nullbatch: 0, big: 0, huge: 0, slow: 0, group: 0 };
+      const worker = async (): Promise<void> => {
+        while (caller.calls.length < N && performance.now() < deadline) {
+          const c = caller.calls.length % slowEvery === slowEvery - 1 ? caller.make("slow", false) : caller.pick(mix);
+          await caller.send(pool, c);
+        }
+      };
+      const settled = await within(Promise.all(Array.from({ length: 64 }, worker)), BUDGET + SETTLE_SLACK_MS);
+      const wall = performance.now() - t0;
+      await sleep(20);
+      const v = judge(caller.calls, server.executions, ledger, { closing: false });
+      const s = pool.stats();
+      const slow = caller.calls.filter((c) => c.kind === "slow");
+      addUp(caller.calls.length, wall, s.calls, { "slow calls on an in-order server": slow.length }, v);
+      console.log(
+        `${tag} ${caller.calls.length} calls (${slow.length} slow) in ${
+          Math.round(wall)
+        } ms; reconnects ${s.reconnects}, rerouted ${s.calls.rerouted}, retried ${s.calls.retried}; ` +
+          `events: ${fmt(events)}; outcomes: ${fmt(v.outcomes)}; ${verdictLine(v)}`,
+      );
+      expectVerdict(v, tag);
+      expect(settled, `${tag} every call settled`).toBe(true);
+      expect(caller.calls.length, `${tag} all calls made within the ${BUDGET} ms budget`).toBeGreaterThanOrEqual(N);
+      // a healthy busy socket is never declared dead: every call succeeds, no socket is lost
+      expect(
+        caller.calls.filter((c) => !c.ok).map((c) => `${c.kind} ${c.tokens[0]}: ${describeError(c.error)}`).slice(0, 10),
+        `${tag} failed calls`,
+      ).toEqual([]);
+      expect({ close: events.close ?? 0, reconnect: s.reconnects }, `${tag} sockets lost on a healthy server`).toEqual({
+        close: 0,
+        reconnect: 0,
+      });
+      expect(slow.length, `${tag} slow calls`).toBeGreaterThanOrEqual(4);
+      expectStatsAddUp(pool, caller.calls.length, tag);
+      await pool.close({ timeout: 2_000 });
+      expect(pool.connections(), `${tag} after close: no socket left`).toEqual([]);
+    },
+  );
 });
 
 describe("found by chaos-field", () => {
@@ -1005,7 +1158,9 @@ describe("found by chaos-field", () => {
     // call is idempotent, so it waits for the reconnect to be re-sent, and its
     // deadline passes first: it was written, the server ran it
     const server = await startServer();
-    const pool = own(new Pool(server.url, { size: 1, heartbeat: false, reconnect: { initialDelay: 2_000, maxDelay: 2_000, jitter: false } }));
+    const pool = own(
+      new Pool(server.url, { size: 1, heartbeat: false, reconnect: { initialDelay: 2_000, maxDelay: 2_000, jitter: false } }),
+    );
     await waitFor(() => pool.stats().connections.open === 1, 3_000, "pool open");
     const outcome = pool.call("record", ["found-1", { sleep: 100 }], { idempotent: true, timeout: 500 }).then(
       () => undefined,

@@ -626,10 +626,20 @@ describe("demo RPC server: field faults (chaos-field)", () => {
     expect(await c.next((m) => m.id === null)).toMatchObject({ id: null, error: { code: -32600 } });
     expect([..."1234"].map((i) => s.executions.get(`m${i}`))).toEqual([1, 1, 1, 1]);
     // in a batch, the misbehaving entry takes the place of its response; the others are normal
-    c.send([{ jsonrpc: "2.0", id: 20, method: "record", params: ["b1"] }, { jsonrpc: "2.0", id: 21, method: "record", params: ["b2", { reply: "no-result" }] }]);
+    c.send([{ jsonrpc: "2.0", id: 20, method: "record", params: ["b1"] }, {
+      jsonrpc: "2.0",
+      id: 21,
+      method: "record",
+      params: ["b2", { reply: "no-result" }],
+    }]);
     expect(await c.next((m) => Array.isArray(m))).toEqual([{ jsonrpc: "2.0", id: 20, result: 1 }, { jsonrpc: "2.0", id: 21 }]);
     // refuseBatch: one null-id error for the whole batch, nothing executed
-    c.send([{ jsonrpc: "2.0", id: 30, method: "record", params: ["r1"] }, { jsonrpc: "2.0", id: 31, method: "record", params: ["r2", { refuseBatch: true }] }]);
+    c.send([{ jsonrpc: "2.0", id: 30, method: "record", params: ["r1"] }, {
+      jsonrpc: "2.0",
+      id: 31,
+      method: "record",
+      params: ["r2", { refuseBatch: true }],
+    }]);
     expect(await c.next((m) => m.id === null)).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600 } });
     expect([s.executions.has("r1"), s.executions.has("r2")]).toEqual([false, false]);
   });
@@ -651,7 +661,9 @@ describe("demo RPC server: field faults (chaos-field)", () => {
     expect(s.closeAndStopReading(info!.id, 4001, "bye")).toBe(true);
     await until(() => c.ws.readyState === WebSocket.CLOSING);
     expect(() => c.send({ jsonrpc: "2.0", id: 2, method: "record", params: ["after"] })).not.toThrow();
-    expect(await Promise.race([c.closed.then(() => "closed"), new Promise((r) => setTimeout(() => r("still closing"), 200))])).toBe("still closing");
+    expect(await Promise.race([c.closed.then(() => "closed"), new Promise((r) => setTimeout(() => r("still closing"), 200))])).toBe(
+      "still closing",
+    );
     expect(s.executions.has("after")).toBe(false);
     expect(s.closesSent.get(4001)).toBe(1);
     expect(s.connections()).toEqual([]);
