@@ -1132,6 +1132,30 @@ describe("chaos, widened: the failures found in the field", () => {
 });
 
 describe("found by chaos-field", () => {
+  it("a call over maxRequestSize is refused with its size even while no socket is open (not left to time out)", async () => {
+    // lifetimes run, seed 500500: 4 calls over maxRequestSize waited in a queue for a reconnecting
+    // socket and timed out with no word of their size, as in issue 10's input 6
+    const server = await startServer();
+    const pool = own(
+      new Pool(server.url, {
+        size: 1,
+        heartbeat: false,
+        maxRequestSize: 1024,
+        reconnect: { initialDelay: 2_000, maxDelay: 2_000, jitter: false },
+      }),
+    );
+    await waitFor(() => pool.stats().connections.open === 1, 3_000, "pool open");
+    server.kill();
+    await waitFor(() => pool.stats().connections.open === 0, 1_000, "socket lost");
+    const error = await pool.call("record", ["found-3", { pad: "x".repeat(2_000) }], { timeout: 300 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error, describeError(error)).toBeInstanceOf(MuxPoolError);
+    expect(error, describeError(error)).not.toBeInstanceOf(TimeoutError);
+    expect((error as Error).message, "names the limit").toContain("1024");
+    expect(server.executions.has("found-3")).toBe(false);
+  });
   it("destroy() from a close listener while close() closes the sockets: no event but shutdown after it", async () => {
     // lifetimes run, seed 14: "ended by close on notification #1: events after destroy(): close"
     const server = await startServer();
