@@ -2,9 +2,12 @@
 // server. Every factory resolves, once its socket is open, to
 // `{ call(method, params): Promise<result>, close(): Promise<void> }`.
 import { once } from "node:events";
+import process from "node:process";
+import { pathToFileURL } from "node:url";
 import { Client as RpcWebSocketsClient } from "rpc-websockets";
 import WebSocket from "ws";
 import { Pool } from "../dist/index.js";
+import { BASELINE_BUILD } from "./report.mjs";
 
 /** Thrown by a client that the built library cannot make (an option it does not know yet). */
 export class Unsupported extends Error {
@@ -75,13 +78,13 @@ async function rpcWebSockets(url) {
 }
 
 /**
- * muxpool from dist/index.js, one socket. `options` beyond `size` are what
- * the row measures (none for the defaults row).
+ * muxpool from dist/index.js (or `PoolClass` from another build), one socket.
+ * `options` beyond `size` are what the row measures (none for the defaults row).
  */
-async function muxpool(url, options) {
+async function muxpool(url, options, PoolClass = Pool) {
   let pool;
   try {
-    pool = new Pool(url, { size: 1, ...options });
+    pool = new PoolClass(url, { size: 1, ...options });
   } catch (error) {
     // An option this build does not know yet is refused by name.
     const unknown = Object.keys(options).find((k) => error?.code === "ERR_INVALID_CONFIG" && (error.option === k || String(error.message).includes(`\`${k}\``)));
@@ -112,3 +115,16 @@ export const NODE_CLIENTS = {
     memory: (url, calls) => muxpool(url, { coalesce: "batch", maxInFlight: calls, maxQueue: calls }),
   },
 };
+
+// A/B: BENCH_MUXPOOL_BASELINE=/abs/path/to/dist/index.js (another build of
+// muxpool, e.g. main before a change) adds the row "muxpool (baseline)", the
+// defaults row on that build. bench/run.mjs then runs it in the same rounds
+// as this build's row, so the two can be compared round by round.
+const baselinePath = process.env.BENCH_MUXPOOL_BASELINE;
+if (baselinePath) {
+  const baselinePool = async () => (await import(pathToFileURL(baselinePath).href)).Pool;
+  NODE_CLIENTS[BASELINE_BUILD] = {
+    open: async (url) => muxpool(url, {}, await baselinePool()),
+    memory: async (url, calls) => muxpool(url, { maxInFlight: calls, maxQueue: calls }, await baselinePool()),
+  };
+}

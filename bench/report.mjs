@@ -3,6 +3,8 @@
 // data: no I/O here.
 
 export const NODE_ORDER = ["raw ws", "raw ws corked", "rpc-websockets", "muxpool", "muxpool batch"];
+/** The extra Node row of an A/B run (BENCH_MUXPOOL_BASELINE): the muxpool row on another build. */
+export const BASELINE_BUILD = "muxpool (baseline)";
 export const WEB_ORDER = ["raw WebSocket", "muxpool"];
 const BASELINE = "raw ws";
 const PEER = "rpc-websockets";
@@ -162,11 +164,30 @@ export function targets({ node, memory, web }) {
   return out;
 }
 
+/**
+ * An A/B run's verdict lines: the muxpool row over the same client on the
+ * baseline build, each measure paired by round (ratios above 1 mean this
+ * build is faster, or costs more CPU, latency or memory). Empty without one.
+ */
+export function buildVsBaseline({ node, memory }) {
+  const ok = (r) => r?.status === "ok";
+  const lines = node.filter((m) => m.client === "muxpool" && ok(m)).flatMap((m) => {
+    const b = node.find((r) => r.client === BASELINE_BUILD && r.payload === m.payload && r.concurrency === m.concurrency);
+    if (!ok(b)) return [];
+    const by = (pick) => ratio(pairedRatio(m.runs, b.runs, pick));
+    return [[payloadName(m.payload), String(m.concurrency), by((r) => r.callsPerSec), by((r) => r.cpuUsPerCall), by((r) => r.p50), by((r) => r.p99)]];
+  });
+  const [m, b] = ["muxpool", BASELINE_BUILD].map((client) => memory.find((r) => r.client === client));
+  if (ok(m) && ok(b)) lines.push(["memory", "", "", "", "", "", ratio(pairedRatio(m.runs, b.runs, (r) => r.bytesPerCall))]);
+  return lines;
+}
+
 // ------------------------------------------------------------------- output
 
 /** What bench/run.mjs prints at the end. */
 export function textReport({ node, memory, web, meta }) {
   const t = targets({ node, memory, web });
+  const ab = buildVsBaseline({ node, memory });
   return [
     `Node ${meta.node}, 1 socket per client, median (min–max) of ${meta.rounds.node} rounds, ${meta.config.cellMs} ms per cell; ratios paired by round`,
     textTable(NODE_HEAD, node.map(nodeLine)),
@@ -179,6 +200,11 @@ export function textReport({ node, memory, web, meta }) {
     "",
     "Issue 11 targets (this run)",
     textTable(["target", "measured", ""], t.map((x) => [x.target.replace(/`/g, ""), x.value, x.status])),
+    ...(ab.length === 0 ? [] : [
+      "",
+      `A/B: muxpool (this build) ÷ ${BASELINE_BUILD}, paired by round, median (min–max)`,
+      textTable(["payload", "C", "calls/s", "client CPU/call", "p50", "p99", "bytes per pending call"], ab),
+    ]),
   ].join("\n");
 }
 
@@ -343,6 +369,7 @@ muxpool on Node gets plain \`ws\` unless they install it.
 npm run bench                    # builds, runs everything (~6 min on 2 cores), prints the tables
 npm run bench -- --write         # … and writes this file (or BENCH_WRITE=1)
 BENCH_QUICK=1 npm run bench      # ~1 min: 2 rounds of short cells, for a quick look
+BENCH_MUXPOOL_BASELINE=/tmp/old/dist/index.js npm run bench   # A/B: adds a "muxpool (baseline)" row on that build, and a table of this ÷ baseline
 \`\`\`
 
 Other knobs: \`BENCH_ROUNDS\`, \`BENCH_CELL_MS\`, \`BENCH_BUDGET_S\` (the whole

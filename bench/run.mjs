@@ -4,6 +4,10 @@
 //   npm run bench -- --write        … and writes docs/benchmarks.md (or BENCH_WRITE=1)
 //   BENCH_QUICK=1 npm run bench     ~1 min
 //   BENCH_ROUNDS=3 BENCH_CELL_MS=800 BENCH_BUDGET_S=300 CHROMIUM_PATH=…   (knobs)
+//   BENCH_MUXPOOL_BASELINE=/tmp/old/dist/index.js npm run bench
+//       A/B: one more Node row, "muxpool (baseline)", the muxpool client on that
+//       other build (say main before a change), in the same rounds and against
+//       the same server as this build's; the tables end with this ÷ baseline.
 //
 // Phases, all against the one server (bench/server.mjs, its own process):
 //   1. Node: raw ws, raw ws corked, rpc-websockets, muxpool, muxpool batch, each in
@@ -16,12 +20,12 @@
 // run past its share of BENCH_BUDGET_S; a run that overstays the budget by a
 // minute is killed. Exits 1 when a row failed (n/a rows are not failures).
 import { spawn, execFileSync, fork } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openBrowser } from "./browser.mjs";
-import { markdownReport, memoryRows, NODE_ORDER, textReport, throughputRows, WEB_ORDER } from "./report.mjs";
+import { BASELINE_BUILD, markdownReport, memoryRows, NODE_ORDER as PLAIN_NODE_ORDER, textReport, throughputRows, WEB_ORDER } from "./report.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const at = (...p) => join(root, ...p);
@@ -48,6 +52,10 @@ const cfg = {
   memRounds: QUICK ? 1 : 3,
   budgetS: num("BENCH_BUDGET_S", BUDGET_DEFAULT),
 };
+// A/B: the baseline build's row goes right after this build's muxpool row.
+const baselinePath = process.env.BENCH_MUXPOOL_BASELINE ? resolve(process.env.BENCH_MUXPOOL_BASELINE) : "";
+if (baselinePath !== "" && !existsSync(baselinePath)) throw new Error(`BENCH_MUXPOOL_BASELINE: no such file: ${baselinePath}`);
+const NODE_ORDER = baselinePath === "" ? PLAIN_NODE_ORDER : PLAIN_NODE_ORDER.toSpliced(PLAIN_NODE_ORDER.indexOf("muxpool") + 1, 0, BASELINE_BUILD);
 const NODE_CS = [1, 16, 256];
 const WEB_CS = [16, 256];
 const PAYLOADS = ["small", "4KiB"];
@@ -70,7 +78,7 @@ watchdog.unref();
 process.on("exit", killAll);
 
 // The same `ws` everywhere: without its optional native add-ons (see docs/benchmarks.md).
-const childEnv = { ...process.env, WS_NO_BUFFER_UTIL: "1", WS_NO_UTF_8_VALIDATE: "1", DENO_NO_UPDATE_CHECK: "1", DENO_NO_PROMPT: "1" };
+const childEnv = { ...process.env, BENCH_MUXPOOL_BASELINE: baselinePath, WS_NO_BUFFER_UTIL: "1", WS_NO_UTF_8_VALIDATE: "1", DENO_NO_UPDATE_CHECK: "1", DENO_NO_PROMPT: "1" };
 
 // ------------------------------------------------------------------ server
 

@@ -51,7 +51,7 @@ export class Connection implements Routable {
   /** Calls waiting for this socket; entries whose call left (timeout, abort, moved) point elsewhere. */
   readonly #queue: CallQueue<PendingCall> = new CallQueue((c) => c.where === CONN_QUEUE && c.conn === this);
   readonly #awaiting = new InFlight();
-  readonly #heartbeat: Heartbeat | undefined;
+  readonly #heartbeat: Heartbeat;
   #state: ConnectionState = "connecting";
   #socket: WebSocketLike | undefined;
   /** Bumped on every new socket; a `withConnection` session is bound to one. */
@@ -61,6 +61,7 @@ export class Connection implements Routable {
   #inBackoff = false;
   #exclusive = false;
   #ttl = 0;
+  #ttlFactor = 1;
   #expired = false;
   #replacement: Connection | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -90,23 +91,15 @@ export class Connection implements Routable {
     this.tags = endpoint?.tags ?? {};
     this.url = redactUrl(endpoint?.url ?? "");
     this.latency = new LatencyWindow(Math.min(256, host.options.latencyWindow));
-    const hb = host.options.heartbeat;
-    if (hb !== false) {
-      this.#heartbeat = new Heartbeat(
-        {
-          now: host.now,
-          nextId: host.nextId,
-          send: (frame) => this.#send(frame),
-          protocolPing: () => protocolPing(this.#socket),
-          dead: (reason) => this.#giveUp(reason),
-        },
-        hb,
-        host.options.codec,
-      );
-    }
+    const heartbeat = {
+      now: host.now,
+      nextId: host.nextId,
+      send: (frame: FrameData) => this.#send(frame),
+      protocolPing: () => protocolPing(this.#socket),
+      dead: (reason: string) => this.#giveUp(reason),
+    };
+    this.#heartbeat = new Heartbeat(heartbeat, () => host.options.heartbeat, host.options.codec);
   }
-
-  // ------------------------------------------------------------ what the pool reads
 
   /** Calls (frames) in flight; a batch counts once. */
   get inFlight(): number {
@@ -144,8 +137,6 @@ export class Connection implements Routable {
   writable(): boolean {
     return !this.#closing && (this.#socket?.bufferedAmount ?? 0) < this.#host.options.maxBuffered;
   }
-
-  // ------------------------------------------------------------ lifecycle
 
   /** Opens a socket unless one is open or opening (or the connection waits out a backoff, or was removed). */
   start(): void {
@@ -273,11 +264,7 @@ export class Connection implements Routable {
     socket.onmessage = (event: { data: unknown }) => this.#onMessage(event.data as FrameData);
     socket.onclose = (event: { code: number; reason: string }) => this.#onClose(event.code, event.reason);
     // `ws`: a pong answers the heartbeat's protocol ping.
-    if (typeof socket.on === "function" && this.#heartbeat !== undefined) {
-      socket.on("pong", () => {
-        if (this.#socket === socket) this.#heartbeat!.heard(this.#host.now());
-      });
-    }
+    if (typeof socket.on === "function") socket.on("pong", () => this.#socket === socket && this.#heartbeat.heard(this.#host.now()));
     // An error is always followed by a close event; the close decides. Node's
     // ws and Deno say why a socket failed ("Unexpected server response: 401",
     // "connect ECONNREFUSED …"); browsers do not. Kept for the close reason.
@@ -291,14 +278,25 @@ export class Connection implements Routable {
     this.#connectTimer = undefined;
     this.#state = "open";
     this.#openedAt = this.#host.now();
-    const { ttl } = this.#host.options;
-    if (ttl > 0) {
-      // Up to 10% jitter, so sockets opened together do not expire together.
-      this.#ttl = ttl * (1 - 0.1 * Math.random());
-      this.#ttlTimer = setTimeout(() => this.#onTtl(), this.#ttl);
-    }
-    this.#heartbeat?.start();
+    this.#ttlFactor = 1 - 0.1 * Math.random(); // up to 10% jitter: sockets opened together do not expire together
+    this.#armTtl();
+    this.#heartbeat.start();
     this.#host.onOpen(this);
+    this.pump();
+  }
+
+  /** (Re)arms the TTL timer from when the socket opened, with the pool's `ttl` now (`pool.update` may change it). */
+  #armTtl(): void {
+    clearTimeout(this.#ttlTimer);
+    this.#ttl = this.#host.options.ttl * this.#ttlFactor;
+    const left = this.#openedAt + this.#ttl - this.#host.now();
+    this.#ttlTimer = this.#ttl > 0 ? setTimeout(() => this.#onTtl(), Math.max(0, left)) : undefined;
+  }
+
+  /** Options changed on the live pool (`pool.update`): TTL and heartbeat follow at once, a wider window fills at once. */
+  applyOptions(): void {
+    if (this.#state === "open" && !this.#expired) this.#armTtl();
+    if (this.#state === "open" || this.#state === "draining") this.#heartbeat.restart();
     this.pump();
   }
 
@@ -338,7 +336,7 @@ export class Connection implements Routable {
     clearTimeout(this.#closingTimer);
     this.#connectTimer = this.#bufferPoll = this.#closingTimer = undefined;
     this.#closing = false;
-    this.#heartbeat?.stop();
+    this.#heartbeat.stop();
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket !== undefined) {
@@ -348,8 +346,6 @@ export class Connection implements Routable {
     }
     return socket;
   }
-
-  // ------------------------------------------------------------ calls
 
   /** Puts a call at the end of this connection's queue. */
   enqueue(call: PendingCall): void {
@@ -503,7 +499,7 @@ export class Connection implements Routable {
 
   #onMessage(data: FrameData): void {
     const host = this.#host;
-    this.#heartbeat?.heard(host.now());
+    this.#heartbeat.heard(host.now());
     this.received++;
     let decoded: Incoming | readonly Incoming[];
     try {
@@ -534,7 +530,7 @@ export class Connection implements Routable {
     if (call === undefined) {
       const id = message.id;
       // Pings are not in the map (they are no calls): look for them only here, off the hot path.
-      if (id !== null && this.#heartbeat?.isPingReply(id)) return;
+      if (id !== null && this.#heartbeat.isPingReply(id)) return;
       const why = message.kind === "invalid" ? `: ${message.reason}` : message.kind === "error" ? `: ${message.error.message}` : "";
       this.#report(
         id === null
@@ -556,7 +552,7 @@ export class Connection implements Routable {
 
   /** Pings now unless a ping is pending (browsers: back online, tab visible). */
   checkNow(): void {
-    if (this.#state === "open" || this.#state === "draining") this.#heartbeat?.checkNow();
+    if (this.#state === "open" || this.#state === "draining") this.#heartbeat.checkNow();
   }
 
   /** Writes a frame now; `false` when there is no socket. A send that throws means the socket is going away: its close event follows. */

@@ -50,6 +50,8 @@ export class ConnectionSet {
   readonly #router: Router<Connection>;
   readonly #waiters = new Waiters();
   #nextId = 1;
+  /** Why each draining connection leaves: "expired", "resize", "reload". */
+  readonly #leaving = new Map<Connection, string>();
   /** What happened to the last socket lost, for messages. */
   lastLoss = "";
   /** Why the last connect attempt failed: the `cause` of `NoConnectionError` and of `ready()`'s `TimeoutError`. */
@@ -133,10 +135,11 @@ export class ConnectionSet {
     }
   }
 
-  /** `conn` stops taking calls: its queue moves, its calls in flight finish, then it retires. */
-  startDrain(conn: Connection): void {
+  /** `conn` stops taking calls: its queue moves, its calls in flight finish, then it retires (closes with 1000, saying `why`). */
+  startDrain(conn: Connection, why?: string): void {
     const queued = conn.beginDraining();
     if (queued === undefined) return;
+    this.#leaving.set(conn, why ?? this.#leaving.get(conn) ?? "expired");
     this.#host.moveQueued(conn, queued);
     if (conn.inFlight === 0 && conn.queued === 0) this.retire(conn);
   }
@@ -146,8 +149,10 @@ export class ConnectionSet {
     if (conn.state === "closed") return;
     this.remove(conn);
     const snapshot = conn.snapshot(this.#connectionHost.now());
-    void conn.close(1000, "expired", 2_000).then(() => {
-      this.#host.emit(new ConnectionEvent("close", { ...snapshot, state: "closed" }, { code: 1000, reason: "expired" }));
+    const reason = this.#leaving.get(conn) ?? "expired";
+    this.#leaving.delete(conn);
+    void conn.close(1000, reason, 2_000).then(() => {
+      this.#host.emit(new ConnectionEvent("close", { ...snapshot, state: "closed" }, { code: 1000, reason }));
     });
     this.checkEmpty();
   }
@@ -158,6 +163,7 @@ export class ConnectionSet {
     const i = this.#list.indexOf(conn);
     if (i >= 0) this.#list.splice(i, 1);
     this.#router.forget(conn);
+    this.#waiters.wake(); // a resize may wait for it
   }
 
   /** After removals: with no connection left, whatever waits can never be sent, and fails. */
@@ -165,6 +171,78 @@ export class ConnectionSet {
     if (this.#list.length > 0) return;
     this.#host.noneLeft(this.noneLeftError("waiting for a socket"));
     this.#waiters.rejectAll(this.noneLeftError("waiting for a socket"));
+  }
+
+  /** A new strategy (`pool.update({ strategy })`); sticky keys are kept. */
+  setStrategy(strategy: StrategyFunction): void {
+    this.#router.setStrategy(strategy);
+  }
+
+  /** The connections that stay: not draining, not expired, not closed. Their number is the pool's size. */
+  #members(): Connection[] {
+    return this.#list.filter((c) => c.state !== "draining" && c.state !== "closed" && !c.expired);
+  }
+
+  /**
+   * Grows by opening connections on the lowest free slot indices, resolving
+   * once they are open; shrinks by draining the connections it removes
+   * (those not open first, then the least busy), resolving once they have
+   * closed. Rejects with `TimeoutError` (its `cause` the last `ConnectError`)
+   * when new sockets do not open within `connectTimeout`.
+   */
+  resize(size: number): Promise<void> {
+    const members = this.#members();
+    const o = this.#connectionHost.options;
+    o.size = size;
+    if (members.length < size) {
+      const used = new Set(members.map((c) => c.index));
+      const added: Connection[] = [];
+      for (let index = 0; added.length < size - members.length; index++) if (!used.has(index)) added.push(this.add(index));
+      for (const c of added) c.start();
+      return this.#until(`resize to ${size}`, () => added.every((c) => c.state === "open"), o.connectTimeout);
+    }
+    const busy = (c: Connection): number => (c.state === "open" ? 1e9 : 0) + c.inFlight + c.queued;
+    const leaving = members.sort((a, b) => busy(a) - busy(b) || b.index - a.index).slice(0, members.length - size);
+    for (const c of leaving) {
+      if (c.state === "open") this.startDrain(c, "resize");
+      else {
+        this.#host.moveQueued(c, c.takeQueued());
+        this.remove(c);
+        void c.close(1000, "resize", 0);
+      }
+    }
+    return this.#until(`resize to ${size}`, () => leaving.every((c) => c.state === "closed"), o.drainTimeout + 2_000);
+  }
+
+  /**
+   * Replaces every open connection, one at a time and make-before-break:
+   * each replacement opens before the connection it replaces drains, so
+   * capacity never dips. Resolves with the number replaced.
+   */
+  async reload(): Promise<number> {
+    let replaced = 0;
+    for (const conn of this.#members()) {
+      if (conn.state !== "open" || this.#host.state() !== "open") continue; // one that is not open has no socket to replace
+      const fresh = this.add(conn.index);
+      this.#leaving.set(conn, "reload");
+      conn.awaitReplacement(fresh);
+      fresh.connect();
+      await this.#until("reload", () => fresh.state === "open", this.#connectionHost.options.connectTimeout);
+      replaced++;
+    }
+    return replaced;
+  }
+
+  /** Resolves when `done()` holds (asked whenever a connection opens or leaves), rejects after `ms` or when the pool closes. */
+  #until(what: string, done: () => boolean, ms: number): Promise<void> {
+    return this.#waiters.wait(
+      () => {
+        if (this.#host.state() === "closed") throw new PoolClosedError(`${what}: the pool closed`);
+        return done() ? true : undefined;
+      },
+      ms,
+      () => new TimeoutError(`${what}: not done within ${ms} ms; last: ${this.lastLoss || "no attempt has failed"}`, this.#cause()),
+    ).then(() => {});
   }
 
   /** Keeps what the last loss says, for the messages and causes of later errors. */

@@ -82,6 +82,30 @@ export class PoolEvent extends Event {
   }
 }
 
+/**
+ * A change made to the live pool: `resize` (`size`, `from`), `update`
+ * (`changes`: the options changed, with their new values), `reload` (`count`:
+ * sockets to replace) and `reloaded` (`count` replaced, `duration` in ms).
+ */
+export class PoolChangeEvent extends Event {
+  readonly size: number | undefined;
+  readonly from: number | undefined;
+  readonly changes: Readonly<Record<string, unknown>> | undefined;
+  readonly count: number | undefined;
+  readonly duration: number | undefined;
+  constructor(
+    type: "resize" | "update" | "reload" | "reloaded",
+    data: { size?: number; from?: number; changes?: Record<string, unknown>; count?: number; duration?: number },
+  ) {
+    super(type);
+    this.size = data.size;
+    this.from = data.from;
+    this.changes = data.changes;
+    this.count = data.count;
+    this.duration = data.duration;
+  }
+}
+
 /** Event type → event class, for typed listeners. */
 export interface PoolEventMap {
   open: ConnectionEvent;
@@ -93,6 +117,10 @@ export interface PoolEventMap {
   error: PoolErrorEvent;
   idle: PoolEvent;
   shutdown: PoolEvent;
+  resize: PoolChangeEvent;
+  update: PoolChangeEvent;
+  reload: PoolChangeEvent;
+  reloaded: PoolChangeEvent;
 }
 
 /** `addEventListener` / `removeEventListener` typed by an event map such as {@link PoolEventMap}. */

@@ -45,7 +45,7 @@ const OLD_PINGS = 4;
 
 export class Heartbeat {
   readonly #host: HeartbeatHost;
-  readonly #settings: HeartbeatSettings;
+  readonly #settings: () => HeartbeatSettings | false;
   readonly #codec: Codec;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When data last came in, on the host's clock. */
@@ -54,8 +54,12 @@ export class Heartbeat {
   #oldPings: RequestId[] = [];
   #pingSentAt = 0;
 
-  /** The ping is a request of `settings.method`, encoded by `codec`. */
-  constructor(host: HeartbeatHost, settings: HeartbeatSettings, codec: Codec) {
+  /**
+   * `settings()` is read at every check, so that a live `pool.update()` takes
+   * effect (`false`: no heartbeat). A codec ping is a request of
+   * `settings.method`, encoded by `codec`.
+   */
+  constructor(host: HeartbeatHost, settings: () => HeartbeatSettings | false, codec: Codec) {
     this.#host = host;
     this.#settings = settings;
     this.#codec = codec;
@@ -80,6 +84,12 @@ export class Heartbeat {
     this.#oldPings = [];
   }
 
+  /** The settings changed: the next check follows them (pings still pending stay known). */
+  restart(): void {
+    clearTimeout(this.#timer);
+    this.#check();
+  }
+
   /** Pings now unless a ping is pending (browsers: back online, tab visible). */
   checkNow(): void {
     if (this.#pingId === undefined) this.#ping();
@@ -98,8 +108,10 @@ export class Heartbeat {
   }
 
   #check(): void {
+    const settings = this.#settings();
+    if (settings === false) return;
     const idle = this.#host.now() - this.#lastInbound;
-    const { interval } = this.#settings;
+    const { interval } = settings;
     if (idle < interval) {
       this.#timer = setTimeout(() => this.#check(), interval - idle);
       return;
@@ -109,7 +121,9 @@ export class Heartbeat {
 
   #ping(): void {
     clearTimeout(this.#timer);
-    const { method, params, timeout } = this.#settings;
+    const settings = this.#settings();
+    if (settings === false) return;
+    const { method, params, timeout } = settings;
     if (this.#host.protocolPing()) this.#arm(timeout);
     else this.#codecPing(method, params, timeout);
   }

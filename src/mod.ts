@@ -35,9 +35,9 @@ export {
   TimeoutError,
 } from "./errors.ts";
 export type { ErrorCode } from "./errors.ts";
-export { ConnectionEvent, NotificationEvent, PoolErrorEvent, PoolEvent, RerouteEvent } from "./events.ts";
+export { ConnectionEvent, NotificationEvent, PoolChangeEvent, PoolErrorEvent, PoolEvent, RerouteEvent } from "./events.ts";
 export type { PoolEventMap } from "./events.ts";
-export type { CallOptions, HeartbeatOptions, PoolOptions, ReconnectOptions, RetryMode } from "./options.ts";
+export type { CallOptions, HeartbeatOptions, PoolOptions, PoolUpdate, ReconnectOptions, RetryMode } from "./options.ts";
 export type { Endpoint, UrlSource } from "./endpoints.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./socket.ts";
 export type { ConnectionSnapshot, LatencySnapshot, PoolStats } from "./stats.ts";

@@ -9,6 +9,7 @@
 import { type Codec, jsonRpc, type RequestId } from "./codec.ts";
 import type { WebSocketConstructor } from "./socket.ts";
 import type { ConnectionInfo, StrategyFunction, StrategyName } from "./strategies.ts";
+import { InvalidConfigError } from "./errors.ts";
 import { checkBoolean, checkNumber, checkObject, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
 
 /** How a socket that died or failed to connect is brought back. */
@@ -303,4 +304,74 @@ export function checkCallOptions(options: CallOptions | undefined): void {
   if (options.idempotent !== undefined) checkBoolean("idempotent", options.idempotent, false);
   if (options.filter !== undefined && typeof options.filter !== "function") fail("filter", "a function", options.filter);
   if (options.key !== undefined && typeof options.key !== "string") fail("key", "a string", options.key);
+}
+
+/** Options `pool.update()` can change on a live pool. */
+export type PoolUpdate = Pick<
+  PoolOptions,
+  | "ttl"
+  | "revive"
+  | "strategy"
+  | "maxInFlight"
+  | "maxQueue"
+  | "timeout"
+  | "heartbeat"
+  | "reconnect"
+  | "retry"
+  | "drainTimeout"
+  | "connectTimeout"
+  | "maxBuffered"
+  | "maxMessageSize"
+  | "maxRequestSize"
+>;
+
+const LIVE: readonly (keyof PoolUpdate)[] = [
+  "ttl",
+  "revive",
+  "strategy",
+  "maxInFlight",
+  "maxQueue",
+  "timeout",
+  "heartbeat",
+  "reconnect",
+  "retry",
+  "drainTimeout",
+  "connectTimeout",
+  "maxBuffered",
+  "maxMessageSize",
+  "maxRequestSize",
+];
+
+/** Options fixed for a pool's life, and what to do instead. */
+const FIXED: Readonly<Record<string, string>> = {
+  size: "use `pool.resize(size)`",
+  codec: "make a new pool",
+  generateId: "make a new pool (request ids must stay unique for the pool's life)",
+  WebSocket: "make a new pool",
+  protocols: "make a new pool, or `pool.reload()` with a `url` function",
+  latencyWindow: "make a new pool",
+};
+
+/**
+ * Validates `input` exactly as the constructor would, on top of `current`
+ * (nested `reconnect` and `heartbeat` objects merge with the current ones),
+ * writes the changes into `current` and returns them. Throws
+ * `InvalidConfigError` naming the option, also for one that cannot change live.
+ */
+export function updateOptions(current: ResolvedOptions, input: unknown): Partial<ResolvedOptions> {
+  const o = checkObject("options", input);
+  for (const key in o) {
+    if (key in FIXED) throw new InvalidConfigError(key, `\`${key}\` cannot change on a live pool: ${FIXED[key]}`);
+  }
+  onlyKnown(o, LIVE);
+  const merged: Record<string, unknown> = { ...current, ...o };
+  for (const key of ["reconnect", "heartbeat"] as const) {
+    const [now, next] = [current[key], o[key]];
+    if (typeof now === "object" && typeof next === "object" && next !== null) merged[key] = { ...now, ...next };
+  }
+  const resolved = resolveOptions(merged);
+  const changes: Partial<ResolvedOptions> = {};
+  for (const key of Object.keys(o) as (keyof PoolUpdate)[]) (changes as Record<string, unknown>)[key] = resolved[key];
+  Object.assign(current, changes);
+  return changes;
 }

@@ -17,10 +17,8 @@ import {
   CONN_QUEUE,
   IN_FLIGHT,
   label,
-  NOWHERE,
   PendingCall,
   type Pin,
-  type Placement,
   POOL_QUEUE,
   SETTLED,
   whereText,
@@ -31,28 +29,35 @@ import type { CallCounts } from "./host.ts";
 import { type CallsHost, ConnectionSet } from "./connections.ts";
 import { CallTimers } from "./deadlines.ts";
 import { planEndpoints, type UrlSource, validateUrl } from "./endpoints.ts";
-import { MuxPoolError, NoConnectionError, PoolClosedError, PoolExhaustedError, ProtocolError, TimeoutError } from "./errors.ts";
+import { MuxPoolError, NoConnectionError, PoolClosedError, ProtocolError, TimeoutError } from "./errors.ts";
 import {
   ConnectionEvent,
   NotificationEvent,
+  PoolChangeEvent,
   PoolErrorEvent,
   PoolEvent,
   type PoolEventMap,
-  RerouteEvent,
   TypedEventTarget,
 } from "./events.ts";
 import { IdleWatch } from "./idle.ts";
 import { requestIds } from "./ids.ts";
-import { type CallOptions, checkCallOptions, type PoolOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { CallQueue } from "./queue.ts";
-import { type LostSocket, pinnedLost, planRecovery } from "./recovery.ts";
+import {
+  type CallOptions,
+  checkCallOptions,
+  type PoolOptions,
+  type PoolUpdate,
+  type ResolvedOptions,
+  resolveOptions,
+  updateOptions,
+} from "./options.ts";
+import { Placer } from "./placement.ts";
+import { type LostSocket, planRecovery } from "./recovery.ts";
 import { outcomeOf } from "./replies.ts";
-import { strategyError } from "./router.ts";
 import { type BatchResult, type PinnedConnection, type SessionHost, type SessionOptions, withConnection } from "./session.ts";
 import type { WebSocketConstructor } from "./socket.ts";
 import { type ConnectionSnapshot, type PoolStats, StatsRecorder } from "./stats.ts";
 import { createStrategy } from "./strategies.ts";
-import { fail, MAX_DELAY, timeoutOption } from "./validate.ts";
+import { checkNumber, fail, MAX_DELAY, timeoutOption } from "./validate.ts";
 import { defaultWebSocket, onWake } from "./websocket.ts";
 
 /**
@@ -76,8 +81,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     for (const call of calls) this.#fail(call, reason, "ABORTED");
   });
   readonly #session: SessionHost;
-  /** Calls no connection can take yet (every matching one is full or down). */
-  readonly #poolQueue = new CallQueue<PendingCall>((c) => c.where === POOL_QUEUE);
+  readonly #placer: Placer;
   #seq = 0;
   #state: "open" | "closing" | "closed" = "open";
   readonly #idle = new IdleWatch(this.#counts, () => this.#emit(new PoolEvent("idle")));
@@ -119,11 +123,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       onWrittenNoReply: (call) => this.#settleQuietly(call),
       onNotWritten: (c, call, why) => {
         if (why === "aborted") this.#fail(call, call.signal!.reason, "ABORTED");
-        else this.#place(call, "move", c); // never written: it may go anywhere, deadline kept
+        else this.#placer.place(call, "move", c); // never written: it may go anywhere, deadline kept
       },
-      onClosing: (c) => this.#moveQueued(c, c.takeQueued(), { waitForFrom: false }),
+      onClosing: (c) => this.#placer.moveQueued(c, c.takeQueued(), { waitForFrom: false }),
       onLost: (c, loss) => this.#onLost(c, loss),
-      onRoom: () => this.#placeWaiting(),
+      onRoom: () => this.#placer.placeWaiting(),
       onExpired: (call, c) =>
         this.#onTimeout(call, `queued on socket ${c.id} until its deadline (${c.inFlight} in flight, ${c.queued} queued)`),
     };
@@ -141,12 +145,9 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#connections = new ConnectionSet(
       {
         state: () => this.#state,
-        moveQueued: (from, calls) => this.#moveQueued(from, calls, { waitForFrom: false }),
-        placeWaiting: () => this.#placeWaiting(),
-        noneLeft: (error) => {
-          // Each #fail takes its call out of the count (the queue is emptied first).
-          for (const call of this.#poolQueue.removeAll()) if (call.where === POOL_QUEUE) this.#fail(call, error);
-        },
+        moveQueued: (from, calls) => this.#placer.moveQueued(from, calls, { waitForFrom: false }),
+        placeWaiting: () => this.#placer.placeWaiting(),
+        noneLeft: (error) => this.#placer.failWaiting(() => error),
         expired: () => this.#stats.expired++,
         emit: (event) => this.#emit(event),
       },
@@ -154,6 +155,15 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       planEndpoints(source, o.size),
       createStrategy(o.strategy),
     );
+    this.#placer = new Placer({
+      options: o,
+      counts: this.#counts,
+      stats: this.#stats,
+      now,
+      closed: () => this.#state === "closed",
+      fail: (call, error) => this.#fail(call, error),
+      emit: (event) => this.#emit(event),
+    }, this.#connections);
     for (let i = 0; i < o.size; i++) this.#connections.add(i);
     if (o.heartbeat !== false) this.#unwake = onWake(() => this.#connections.list.forEach((c) => c.checkNow()));
     // Connect after the constructor returns, so listeners added right after
@@ -275,7 +285,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const call = new PendingCall(++this.#seq, kind, method, params, options, this.#options.retry, timeoutMs, pin, resolve, reject);
     this.#timers.track(call);
     if (signal !== undefined) this.#aborts.watch(call, signal);
-    this.#place(call, "admit");
+    this.#placer.place(call, "admit");
   }
 
   /** Rejects a call refused on the way in; it counts in `failed` like any other (`succeeded + failed` = calls settled). */
@@ -289,69 +299,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     reject(error);
   }
 
-  /**
-   * Puts a call where it goes next: written now (fast path), into a
-   * connection's queue, into the pool's wait queue, or rejected. `from` is the
-   * connection it is being moved off (never chosen). Returns the connection
-   * that took it, `null` for the pool queue, or `undefined` if it settled.
-   */
-  #place(call: PendingCall, placement: Placement, from?: Connection): Connection | null | undefined {
-    const pin = call.pin;
-    if (pin !== undefined) {
-      if (pin.conn.generation !== pin.generation || (pin.conn.state !== "open" && pin.conn.state !== "draining")) {
-        this.#fail(call, pinnedLost(call, pin.conn.id));
-        return undefined;
-      }
-      return this.#deliver(call, pin.conn as Connection, placement);
-    }
-    let target: Connection | null | undefined;
-    try {
-      target = this.#connections.route(call, from);
-    } catch (error) {
-      this.#fail(call, strategyError(error));
-      return undefined;
-    }
-    return this.#deliver(call, target, placement);
-  }
-
-  /** The second half of {@link #place}: the call goes to `target` (`null`: the pool queue; `undefined`: no connection matches). */
-  #deliver(call: PendingCall, target: Connection | null | undefined, placement: Placement): Connection | null | undefined {
-    if (this.#state === "closed") {
-      // Being moved while a listener destroyed the pool: nothing may be placed now.
-      this.#fail(call, new PoolClosedError(`${label(call)} rejected: the pool closed while it was being placed`));
-      return undefined;
-    }
-    if (target === undefined) {
-      const n = this.#connections.list.length;
-      const why = n === 0
-        ? this.#connections.noneLeftError(label(call))
-        : new NoConnectionError(`${label(call)}: no socket matches its filter (${n} sockets)`);
-      this.#fail(call, why);
-      return undefined;
-    }
-    if (
-      target !== null && (target.state === "open" || target.state === "draining") && target.queued === 0 &&
-      target.inFlight < this.#options.maxInFlight && target.writable()
-    ) {
-      target.write(call); // fast path: no queue
-      return call.where === SETTLED ? undefined : (call.conn as Connection | undefined) ?? null; // it may have gone elsewhere
-    }
-    if (placement === "admit" && this.#counts.queued >= this.#options.maxQueue) {
-      const { queued, inFlight } = this.#counts;
-      const why =
-        `${queued} calls already wait (maxQueue ${this.#options.maxQueue}), ${inFlight} in flight on ${this.#connections.list.length} sockets`;
-      this.#fail(call, new PoolExhaustedError(`${label(call)} refused: ${why}`));
-      return undefined;
-    }
-    if (target === null) {
-      call.where = POOL_QUEUE;
-      call.conn = undefined;
-      this.#poolQueue.push(call);
-      this.#counts.queued++;
-    } else target.enqueue(call);
-    return target;
-  }
-
   // ---------------------------------------------------------------- settling
 
   /** Takes a call out of whatever holds it. */
@@ -359,7 +306,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const conn = call.conn as Connection | undefined;
     switch (call.where) {
       case POOL_QUEUE:
-        this.#poolQueue.forget();
+        this.#placer.waiting.forget();
         this.#counts.queued--;
         break;
       case CONN_QUEUE:
@@ -418,7 +365,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     return whereText(call, () => {
       const all = this.#connections.list;
       const open = all.filter((c) => c.state === "open").length;
-      return `waiting in the pool queue (${open} of ${all.length} sockets open, ${this.#poolQueue.live} waiting)`;
+      return `waiting in the pool queue (${open} of ${all.length} sockets open, ${this.#placer.waiting.live} waiting)`;
     });
   }
 
@@ -428,60 +375,6 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   }
 
   // ---------------------------------------------------------------- connections
-
-  /** Places again the calls of the pool queue now that a connection can take some. */
-  #placeWaiting(): void {
-    if (this.#poolQueue.live === 0) return;
-    const waiting = this.#poolQueue.take();
-    this.#counts.queued -= waiting.length;
-    for (const call of waiting) {
-      call.where = NOWHERE;
-      this.#place(call, "move");
-    }
-  }
-
-  /**
-   * Moves calls taken from `from`'s queue to other connections (pinned ones
-   * stay on `from`: a session never changes socket). With nowhere better to
-   * go they wait for `from` if it will reconnect (`waitForFrom`), else in the
-   * pool queue. One `reroute` event per destination.
-   */
-  #moveQueued(from: Connection, calls: readonly PendingCall[], how: { waitForFrom: boolean }): void {
-    if (calls.length === 0) return;
-    const moved = new Map<Connection | null, number>();
-    for (const call of calls) {
-      if (call.pin !== undefined) from.enqueue(call);
-      else {
-        const placed = this.#moveOne(call, from, how);
-        if (placed !== undefined) moved.set(placed, (moved.get(placed) ?? 0) + 1);
-      }
-    }
-    if (moved.size === 0) return;
-    const now = this.#host.now();
-    const fromSnapshot = from.snapshot(now);
-    for (const [to, count] of moved) {
-      this.#stats.rerouted += count;
-      this.#emit(new RerouteEvent(count, fromSnapshot, to === null ? null : to.snapshot(now)));
-    }
-  }
-
-  /** Moves one unpinned call off `from`; returns where it went (`null`: the pool queue), or `undefined` if it stayed on `from` or settled. */
-  #moveOne(call: PendingCall, from: Connection, how: { waitForFrom: boolean }): Connection | null | undefined {
-    let target: Connection | null | undefined;
-    try {
-      target = this.#connections.route(call, from);
-    } catch (error) {
-      this.#fail(call, strategyError(error));
-      return undefined;
-    }
-    // Only an open socket is worth the move: during an outage the others
-    // are waiting to reconnect too, and bouncing calls between them helps nobody.
-    if (how.waitForFrom && (target === null || (target !== undefined && target.state !== "open"))) {
-      from.enqueue(call);
-      return undefined;
-    }
-    return this.#deliver(call, target, "move"); // routed once: the strategy is not asked twice
-  }
 
   /** A connection's socket is gone: apply the recovery plan to it and its calls. */
   #onLost(conn: Connection, loss: LostSocket): void {
@@ -495,9 +388,9 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const how = { waitForFrom: plan.keepOnSocket };
     for (const call of plan.resend) {
       this.#stats.retried++;
-      this.#moveOne(call, conn, how);
+      this.#placer.moveOne(call, conn, how);
     }
-    this.#moveQueued(conn, plan.move, how);
+    this.#placer.moveQueued(conn, plan.move, how);
     const snapshot = conn.snapshot(this.#host.now());
     if (wasOpen || !plan.reconnect) this.#emit(new ConnectionEvent("close", snapshot, { code, reason }));
     if (plan.reconnect && this.state !== "closed") { // a listener may have closed the pool
@@ -511,6 +404,62 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   /** Dispatches `event` unless the pool is closed: after `close()`/`destroy()` the only event is `shutdown`. */
   #emit(event: Event): void {
     if (this.#state !== "closed") this.dispatchEvent(event);
+  }
+
+  // ---------------------------------------------------------------- changing a live pool
+
+  /**
+   * Grows or shrinks the pool to `size` sockets (an integer from 1 to 1024).
+   * Growing opens sockets at once and resolves when they are open. Shrinking
+   * drains the sockets it removes: they take no new calls, their queued
+   * calls move to the others, their calls in flight finish within
+   * `drainTimeout`, then they close with 1000; it resolves when they have
+   * closed. Rejects with `InvalidConfigError` for a bad size, `PoolClosedError`
+   * if the pool closes, `TimeoutError` if new sockets do not open within
+   * `connectTimeout` (its `cause`: the last `ConnectError`). A `resize` event.
+   */
+  resize(size: number): Promise<void> {
+    try {
+      checkNumber("size", size, 1, 1024, "an integer");
+      if (this.#state !== "open") throw new PoolClosedError(`resize refused: the pool is ${this.#state}`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#emit(new PoolChangeEvent("resize", { from: this.#options.size, size }));
+    return this.#connections.resize(size);
+  }
+
+  /**
+   * Changes options of the live pool, validated as in the constructor
+   * (`InvalidConfigError` naming the option; `size`, `codec`, `generateId`,
+   * `WebSocket`, `protocols` and `latencyWindow` cannot change live and are
+   * refused, saying what to do instead). A new `ttl` applies to open sockets
+   * at once (from when each opened), a new `heartbeat` at the next check, a
+   * larger `maxInFlight` or `maxQueue` lets waiting calls go at once; a new
+   * `timeout` applies to calls made from now on. An `update` event lists the
+   * changes.
+   */
+  update(options: PoolUpdate): void {
+    const changes = updateOptions(this.#options, options);
+    if (changes.strategy !== undefined) this.#connections.setStrategy(createStrategy(changes.strategy));
+    for (const conn of this.#connections.list) conn.applyOptions();
+    this.#placer.placeWaiting();
+    this.#emit(new PoolChangeEvent("update", { changes }));
+  }
+
+  /**
+   * Replaces every open socket, one at a time and make-before-break: each
+   * new socket opens before the one it replaces drains, so capacity never
+   * dips and calls keep flowing. `reload` and `reloaded` events. Rejects
+   * with `TimeoutError` if a new socket does not open within `connectTimeout`
+   * (the old one then drains all the same), `PoolClosedError` if the pool closes.
+   */
+  async reload(): Promise<void> {
+    if (this.#state !== "open") throw new PoolClosedError(`reload refused: the pool is ${this.#state}`);
+    const started = this.#host.now();
+    this.#emit(new PoolChangeEvent("reload", { count: this.#connections.list.filter((c) => c.state === "open").length }));
+    const count = await this.#connections.reload();
+    this.#emit(new PoolChangeEvent("reloaded", { count, duration: Math.round(this.#host.now() - started) }));
   }
 
   // ---------------------------------------------------------------- observing
@@ -577,7 +526,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const options = cause === undefined ? undefined : { cause };
     const error = (call: PendingCall): PoolClosedError =>
       new PoolClosedError(`${label(call)} rejected: the pool was ${how} while it was ${this.#where(call)}`, options);
-    for (const call of this.#poolQueue.removeAll()) if (call.where === POOL_QUEUE) this.#fail(call, error(call));
+    this.#placer.failWaiting(error);
     for (const conn of this.#connections.list) {
       // Messages first, while the counts they quote are still true.
       const calls = conn.pendingCalls();

@@ -45,7 +45,7 @@ function tierOf(c: Routable): number {
 const MAX_KEYS = 10_000;
 
 export class Router<C extends Routable> {
-  readonly #strategy: StrategyFunction;
+  #strategy: StrategyFunction;
   readonly #keys = new Map<string, C>();
   /** Reused between calls: routing allocates nothing. */
   readonly #candidates: C[] = [];
@@ -107,6 +107,11 @@ export class Router<C extends Routable> {
       );
     }
     return picked;
+  }
+
+  /** Picks with `strategy` from now on. */
+  setStrategy(strategy: StrategyFunction): void {
+    this.#strategy = strategy;
   }
 
   /** Forgets the sticky keys that point at `conn` (it left the pool). */

@@ -27,7 +27,8 @@ describe("TimeoutError says whether the call was written", () => {
     const { server, pool } = await setup({ pool: { size: 1, maxInFlight: 1 } });
     await pool.ready();
     server.hold(); // replies are held: the first call stays in flight, the second waits
-    const sent = track(pool.call("echo", ["sent"], { timeout: 150 }));
+    // The queued call's deadline comes first, so it expires in the queue whatever the machine's load.
+    const sent = track(pool.call("echo", ["sent"], { timeout: 600 }));
     const waiting = track(pool.call("echo", ["waiting"], { timeout: 150 }));
     await Promise.all([sent.promise, waiting.promise]);
     const [a, b] = [sent.outcome, waiting.outcome].map((o) => (o as { error: TimeoutError }).error);
