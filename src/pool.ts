@@ -53,6 +53,7 @@ import {
 import { Placer } from "./placement.ts";
 import { type LostSocket, planRecovery } from "./recovery.ts";
 import { outcomeOf } from "./replies.ts";
+import { oversize } from "./wire.ts";
 import { type BatchResult, type PinnedConnection, type SessionHost, type SessionOptions, withConnection } from "./session.ts";
 import type { WebSocketConstructor } from "./socket.ts";
 import { type ConnectionSnapshot, type PoolStats, StatsRecorder } from "./stats.ts";
@@ -87,6 +88,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   readonly #idle = new IdleWatch(this.#counts, () => this.#emit(new PoolEvent("idle")));
   #closePromise: Promise<void> | undefined;
   #shutdownPromise: Promise<void> | undefined;
+  #destroyed = false;
   #unwake: () => void = () => {};
 
   /**
@@ -283,6 +285,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     }
     const timeoutMs = options?.timeout ?? this.#options.timeout;
     const call = new PendingCall(++this.#seq, kind, method, params, options, this.#options.retry, timeoutMs, pin, resolve, reject);
+    if (this.#options.maxRequestSize !== Infinity) {
+      // Refused now rather than after waiting for a socket: encoded once more here (only with this option set).
+      const refused = oversize(call, this.#options.codec, this.#host.nextId, this.#options.maxRequestSize);
+      if (refused !== undefined) return this.#refuse(kind, reject, refused);
+    }
     this.#timers.track(call);
     if (signal !== undefined) this.#aborts.watch(call, signal);
     this.#placer.place(call, "admit");
@@ -370,7 +377,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   }
 
   #onTimeout(call: PendingCall, where = this.#where(call)): void {
-    const maybeExecuted = call.where === IN_FLIGHT;
+    const maybeExecuted = call.sentAt > 0; // written once: it may have run, even if it waits to be re-sent now
     this.#fail(call, new TimeoutError(`${label(call)} timed out after ${call.timeoutMs} ms, ${where}`, { maybeExecuted }));
   }
 
@@ -510,6 +517,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 
   /** Immediate close: rejects every call with `PoolClosedError` (its `cause` is `reason`) and closes every socket with 1000. Idempotent. */
   destroy(reason?: unknown): Promise<void> {
+    this.#destroyed = true;
     const done = this.#shutdown(reason, "destroyed");
     this.#idle.release(); // the close() in progress proceeds to the same shutdown; destroy's reason wins
     return done;
@@ -540,7 +548,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#idle.stop(); // no "idle" after close, and no timer left behind
     this.#timers.clear();
     // A graceful close() reports each socket it closes; after destroy() the only event is "shutdown".
-    const announce = cause === undefined && how !== "destroyed" ? (e: Event) => this.dispatchEvent(e) : undefined;
+    // A listener may still destroy() the pool while it closes: from then on, no event but "shutdown".
+    const announce = how === "destroyed" ? undefined : (e: Event) => this.#destroyed || this.dispatchEvent(e);
     this.#shutdownPromise = this.#connections.closeAll(announce).then(() => {
       this.dispatchEvent(new PoolEvent("shutdown"));
     });

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { PendingCall } from "./call.ts";
+import { label, type PendingCall } from "./call.ts";
 import type { Codec, FrameData, Incoming, OutgoingRequest, RequestId } from "./codec.ts";
-import { ProtocolError } from "./errors.ts";
+import { messageOf, MuxPoolError, ProtocolError } from "./errors.ts";
 
 /**
  * The frame for `call`, with fresh request ids from `nextId` (a re-sent call
@@ -56,4 +56,17 @@ export function sizeOver(frame: FrameData, limit: number): number {
   if (frame.length * 3 <= limit) return 0;
   const bytes = new TextEncoder().encode(frame).length;
   return bytes > limit ? bytes : 0;
+}
+
+/** The error to refuse `call` with if its frame is over `limit` bytes (`maxRequestSize`), else `undefined`; throws what the codec throws. */
+export function oversize(call: PendingCall, codec: Codec, nextId: () => RequestId, limit: number): Error | undefined {
+  let size: number;
+  try {
+    size = sizeOver(encodeCall(call, codec, nextId), limit);
+  } catch (error) {
+    return error instanceof MuxPoolError
+      ? error
+      : new ProtocolError(`${label(call)} could not be encoded: ${messageOf(error)}`, { cause: error });
+  }
+  return size > 0 ? new ProtocolError(`${label(call)} not sent: its frame is ${size} bytes, over maxRequestSize (${limit})`) : undefined;
 }

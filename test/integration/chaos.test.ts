@@ -1,7 +1,10 @@
 /**
  * Chaos: tens of thousands of calls through the fault proxy while it cuts,
  * stalls and refuses sockets at random and TTLs rotate the pool, proving the
- * invariants of SPEC §3 at once.
+ * invariants of SPEC §3 at once. chaos-field.test.ts widens the fault model
+ * with the failures found in the field (issue 10): every close code, closes
+ * that never complete, malformed and null-id replies, oversized calls,
+ * shared aborts, destroy()/close() from listeners, an in-order server.
  *
  *   CHAOS_CALLS  number of calls (default 20 000, sized for CI: 3–8 s on 2 shared cores)
  *   CHAOS_SEED   seed of the PRNG driving the call mix and the faults (default: random)

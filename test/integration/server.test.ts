@@ -612,3 +612,80 @@ describe("demo RPC server: admin channel", () => {
     await until(() => s["adminTimer"] === null);
   });
 });
+
+describe("demo RPC server: field faults (chaos-field)", () => {
+  it("record [token, { reply }] executes, then answers malformed or with a null-id error", async () => {
+    const s = await startServer();
+    const c = await client(s.url);
+    expect(await c.call("record", ["m1", { reply: "no-result" }])).toEqual({ jsonrpc: "2.0", id: 1 });
+    const both = await c.call("record", ["m2", { reply: "both" }]);
+    expect(both.result).toBe(1);
+    expect(both.error.code).toBe(-32000);
+    expect((await c.call("record", ["m3", { reply: "error-not-object" }])).error).toBe("boom");
+    c.send({ jsonrpc: "2.0", id: 9, method: "record", params: ["m4", { reply: "null-id" }] });
+    expect(await c.next((m) => m.id === null)).toMatchObject({ id: null, error: { code: -32600 } });
+    expect([..."1234"].map((i) => s.executions.get(`m${i}`))).toEqual([1, 1, 1, 1]);
+    // in a batch, the misbehaving entry takes the place of its response; the others are normal
+    c.send([{ jsonrpc: "2.0", id: 20, method: "record", params: ["b1"] }, {
+      jsonrpc: "2.0",
+      id: 21,
+      method: "record",
+      params: ["b2", { reply: "no-result" }],
+    }]);
+    expect(await c.next((m) => Array.isArray(m))).toEqual([{ jsonrpc: "2.0", id: 20, result: 1 }, { jsonrpc: "2.0", id: 21 }]);
+    // refuseBatch: one null-id error for the whole batch, nothing executed
+    c.send([{ jsonrpc: "2.0", id: 30, method: "record", params: ["r1"] }, {
+      jsonrpc: "2.0",
+      id: 31,
+      method: "record",
+      params: ["r2", { refuseBatch: true }],
+    }]);
+    expect(await c.next((m) => m.id === null)).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600 } });
+    expect([s.executions.has("r1"), s.executions.has("r2")]).toEqual([false, false]);
+  });
+
+  it("maxPayload: an oversized message closes the socket with 1009 and never executes", async () => {
+    const s = await startServer({ maxPayload: 1024 });
+    const c = await client(s.url);
+    c.send({ jsonrpc: "2.0", id: 1, method: "record", params: ["big", "x".repeat(2000)] });
+    expect((await c.closed).code).toBe(1009);
+    expect(s.executions.has("big")).toBe(false);
+    await until(() => s.oversizeCloses === 1);
+  });
+
+  it("closeAndStopReading: a close frame goes out, nothing more is read, the close never completes", async () => {
+    const s = await startServer();
+    const c = await client(s.url);
+    await c.call("ping");
+    const [info] = s.connections();
+    expect(s.closeAndStopReading(info!.id, 4001, "bye")).toBe(true);
+    await until(() => c.ws.readyState === WebSocket.CLOSING);
+    expect(() => c.send({ jsonrpc: "2.0", id: 2, method: "record", params: ["after"] })).not.toThrow();
+    expect(await Promise.race([c.closed.then(() => "closed"), new Promise((r) => setTimeout(() => r("still closing"), 200))])).toBe(
+      "still closing",
+    );
+    expect(s.executions.has("after")).toBe(false);
+    expect(s.closesSent.get(4001)).toBe(1);
+    expect(s.connections()).toEqual([]);
+    // close() terminates the socket whose close never completed
+    await s.close();
+    expect((await c.closed).code).toBe(4001); // the code it had received
+  });
+
+  it("inOrder: one connection's messages are handled one after another; ws pings are still answered", async () => {
+    const s = await startServer({ inOrder: true });
+    const c = await client(s.url);
+    let pong = 0;
+    c.ws.on("pong", () => pong++);
+    const t0 = Date.now();
+    c.send({ jsonrpc: "2.0", id: 1, method: "record", params: ["slow", { sleep: 150 }] });
+    c.send({ jsonrpc: "2.0", id: 2, method: "ping" });
+    c.ws.ping();
+    await until(() => pong === 1, 100);
+    expect(s.executions.get("slow")).toBe(1);
+    const second = await c.next((m) => m.id === 2);
+    expect(second.result).toBe("pong");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    expect(c.messages.map((m) => m.id)).toEqual([1]); // the slow reply came first
+  });
+});
