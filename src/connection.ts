@@ -289,8 +289,9 @@ export class Connection implements Routable {
   #armTtl(): void {
     clearTimeout(this.#ttlTimer);
     this.#ttl = this.#host.options.ttl * this.#ttlFactor;
+    // Past a TTL that was just shortened: expire within the next tenth of it, not all sockets at once.
     const left = this.#openedAt + this.#ttl - this.#host.now();
-    this.#ttlTimer = this.#ttl > 0 ? setTimeout(() => this.#onTtl(), Math.max(0, left)) : undefined;
+    this.#ttlTimer = this.#ttl > 0 ? setTimeout(() => this.#onTtl(), left > 0 ? left : Math.random() * this.#ttl * 0.1) : undefined;
   }
 
   /** Options changed on the live pool (`pool.update`): TTL and heartbeat follow at once, a wider window fills at once. */

@@ -84,23 +84,33 @@ export class PoolEvent extends Event {
 
 /**
  * A change made to the live pool: `resize` (`size`, `from`), `update`
- * (`changes`: the options changed, with their new values), `reload` (`count`:
+ * (`changes`: the options that changed, with their new values; `previous`:
+ * their values before), `reload` (`count`:
  * sockets to replace) and `reloaded` (`count` replaced, `duration` in ms).
  */
 export class PoolChangeEvent extends Event {
   readonly size: number | undefined;
   readonly from: number | undefined;
   readonly changes: Readonly<Record<string, unknown>> | undefined;
+  readonly previous: Readonly<Record<string, unknown>> | undefined;
   readonly count: number | undefined;
   readonly duration: number | undefined;
   constructor(
     type: "resize" | "update" | "reload" | "reloaded",
-    data: { size?: number; from?: number; changes?: Record<string, unknown>; count?: number; duration?: number },
+    data: {
+      size?: number;
+      from?: number;
+      changes?: Record<string, unknown>;
+      previous?: Record<string, unknown>;
+      count?: number;
+      duration?: number;
+    },
   ) {
     super(type);
     this.size = data.size;
     this.from = data.from;
     this.changes = data.changes;
+    this.previous = data.previous;
     this.count = data.count;
     this.duration = data.duration;
   }

@@ -357,8 +357,12 @@ const FIXED: Readonly<Record<string, string>> = {
  * (nested `reconnect` and `heartbeat` objects merge with the current ones),
  * writes the changes into `current` and returns them. Throws
  * `InvalidConfigError` naming the option, also for one that cannot change live.
+ * Only values that differ from the current ones count as changes.
  */
-export function updateOptions(current: ResolvedOptions, input: unknown): Partial<ResolvedOptions> {
+export function updateOptions(
+  current: ResolvedOptions,
+  input: unknown,
+): { changes: Partial<ResolvedOptions>; previous: Partial<ResolvedOptions> } {
   const o = checkObject("options", input);
   for (const key in o) {
     if (key in FIXED) throw new InvalidConfigError(key, `\`${key}\` cannot change on a live pool: ${FIXED[key]}`);
@@ -370,8 +374,14 @@ export function updateOptions(current: ResolvedOptions, input: unknown): Partial
     if (typeof now === "object" && typeof next === "object" && next !== null) merged[key] = { ...now, ...next };
   }
   const resolved = resolveOptions(merged);
-  const changes: Partial<ResolvedOptions> = {};
-  for (const key of Object.keys(o) as (keyof PoolUpdate)[]) (changes as Record<string, unknown>)[key] = resolved[key];
+  const changes: Record<string, unknown> = {};
+  const previous: Record<string, unknown> = {};
+  for (const key of Object.keys(o) as (keyof PoolUpdate)[]) {
+    const [was, now] = [current[key], resolved[key]];
+    if (was === now || (typeof now === "object" && JSON.stringify(was) === JSON.stringify(now))) continue; // unchanged
+    previous[key] = was;
+    changes[key] = now;
+  }
   Object.assign(current, changes);
-  return changes;
+  return { changes, previous };
 }

@@ -432,7 +432,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#emit(new PoolChangeEvent("resize", { from: this.#options.size, size }));
+    if (size !== this.#options.size) this.#emit(new PoolChangeEvent("resize", { from: this.#options.size, size }));
     return this.#connections.resize(size);
   }
 
@@ -444,20 +444,22 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    * at once (from when each opened), a new `heartbeat` at the next check, a
    * larger `maxInFlight` or `maxQueue` lets waiting calls go at once; a new
    * `timeout` applies to calls made from now on. An `update` event lists the
-   * changes.
+   * values that changed (`changes`) and what they were (`previous`).
    */
   update(options: PoolUpdate): void {
-    const changes = updateOptions(this.#options, options);
+    const { changes, previous } = updateOptions(this.#options, options);
+    if (Object.keys(changes).length === 0) return;
     if (changes.strategy !== undefined) this.#connections.setStrategy(createStrategy(changes.strategy));
     for (const conn of this.#connections.list) conn.applyOptions();
     this.#placer.placeWaiting();
-    this.#emit(new PoolChangeEvent("update", { changes }));
+    this.#emit(new PoolChangeEvent("update", { changes, previous }));
   }
 
   /**
    * Replaces every open socket, one at a time and make-before-break: each
    * new socket opens before the one it replaces drains, so capacity never
-   * dips and calls keep flowing. `reload` and `reloaded` events. Rejects
+   * dips and calls keep flowing. `reload` and `reloaded` events (an `error`
+   * event when it stops). Rejects
    * with `TimeoutError` if a new socket does not open within `connectTimeout`
    * (the old one then drains all the same), `PoolClosedError` if the pool closes.
    */
@@ -465,8 +467,13 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (this.#state !== "open") throw new PoolClosedError(`reload refused: the pool is ${this.#state}`);
     const started = this.#host.now();
     this.#emit(new PoolChangeEvent("reload", { count: this.#connections.list.filter((c) => c.state === "open").length }));
-    const count = await this.#connections.reload();
-    this.#emit(new PoolChangeEvent("reloaded", { count, duration: Math.round(this.#host.now() - started) }));
+    try {
+      const count = await this.#connections.reload();
+      this.#emit(new PoolChangeEvent("reloaded", { count, duration: Math.round(this.#host.now() - started) }));
+    } catch (error) {
+      this.#emit(new PoolErrorEvent(error as Error)); // the log shows why a reload stopped, not only its caller
+      throw error;
+    }
   }
 
   // ---------------------------------------------------------------- observing

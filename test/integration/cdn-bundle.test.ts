@@ -57,7 +57,22 @@ async function scenario(lib: typeof source, server: RpcServer): Promise<Record<s
       },
     }),
   );
-  for (const type of ["open", "close", "reconnect", "reroute", "notification", "error", "idle", "shutdown"] as const) {
+  for (
+    const type of [
+      "open",
+      "close",
+      "reconnect",
+      "reroute",
+      "notification",
+      "error",
+      "idle",
+      "shutdown",
+      "resize",
+      "update",
+      "reload",
+      "reloaded",
+    ] as const
+  ) {
     pool.addEventListener(type, (e: Event) => {
       events[type] ??= eventFields(e);
     });
@@ -84,6 +99,17 @@ async function scenario(lib: typeof source, server: RpcServer): Promise<Record<s
       events.notification !== undefined,
     5_000,
   );
+  // A live pool: grow, update, reload; then calls waiting on a socket that an exclusive session checks out move (reroute).
+  await pool.resize(3);
+  pool.update({ maxInFlight: 1, ttl: 0 });
+  await pool.reload();
+  server.hold();
+  const waiting = Array.from({ length: 6 }, (_, i) => pool.call("echo", [i], { idempotent: true }));
+  await waitFor(() => pool.stats().calls.queued >= 3, 2_000, "calls queued behind held replies");
+  await pool.withConnection(() => waitFor(() => events.reroute !== undefined, 2_000, "a reroute"), { exclusive: true });
+  server.release();
+  seen.waiting = await Promise.all(waiting);
+  await pool.resize(2);
   seen.stats = shape(pool.stats());
   seen.snapshot = shape(pool.connections()[0]);
   await pool.close();
@@ -101,15 +127,12 @@ describe("the CDN bundle (property names mangled) shows users the same shapes as
     const fromSource = await scenario(source, await startServer());
     const fromBundle = await scenario(bundle, await startServer());
     expect(fromSource.result).toBe(3);
-    expect(Object.keys(fromSource.events as object).sort()).toEqual([
-      "close",
-      "error",
-      "idle",
-      "notification",
-      "open",
-      "reconnect",
-      "shutdown",
-    ]);
+    expect(Object.keys(fromSource.events as object).sort()).toEqual(
+      ["close", "error", "idle", "notification", "open", "reconnect", "reload", "reloaded", "reroute", "resize", "shutdown", "update"],
+    );
+    const fields = fromSource.events as Record<string, string[]>;
+    expect(fields.reroute).toEqual(["count", "from", "to"]);
+    expect(fields.reloaded).toEqual(["changes", "count", "duration", "from", "previous", "size"]);
     expect(fromBundle).toEqual(fromSource);
   });
 });

@@ -114,8 +114,11 @@ describe("update", () => {
     pool.update({ ttl: 200 });
     await waitFor(() => log.count("expire") >= 2, 2_000, "both expired");
     const update = log.of("update")[0];
-    expect(update.changes).toEqual({ ttl: 200 });
+    expect([update.changes, update.previous]).toEqual([{ ttl: 200 }, { ttl: 0 }]);
     await waitFor(() => pool.stats().connections.open === 2 && pool.stats().connections.total === 2, 2_000, "replaced");
+    const updates = log.count("update");
+    pool.update({ ttl: 200, revive: true }); // the same values: no change, no event
+    expect(log.count("update")).toBe(updates);
     pool.update({ ttl: 0 }); // off again: no more expiries
     const before = log.count("expire");
     await sleep(400);
