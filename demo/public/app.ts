@@ -7,9 +7,9 @@
  * left as imports of /dist/muxpool.js and /dist/muxpool-dashboard.js: the
  * same files a CDN user loads.
  */
-import { Pool } from "muxpool";
+import { InvalidConfigError, Pool } from "muxpool";
 import { mountDashboard } from "muxpool/dashboard";
-import type { Dashboard } from "muxpool/dashboard";
+import type { PoolUpdate } from "muxpool";
 
 interface Config {
   rpcUrl: string;
@@ -56,9 +56,6 @@ const config = (await (await fetch("/config.json", { cache: "no-store" })).json(
 // ---------------------------------------------------------------- pool + dashboard
 
 const host = byId("dashboard");
-let generation = 0;
-let pool: Pool;
-let dashboard: Dashboard;
 
 function createPool(s: Settings): Pool {
   return new Pool(config.rpcUrl, {
@@ -81,33 +78,78 @@ function readSettings(): Settings {
   };
 }
 
-function mount(next: Pool): void {
-  generation++;
-  pool = next;
-  dashboard = mountDashboard(next, host, { title: `muxpool · pool ${generation}`, refreshInterval: 200, history: 30 });
-}
-
-mount(createPool(readSettings()));
+// One pool for the page's life: the settings and Reload change it live, so
+// the dashboard (its charts, its log) stays mounted and keeps its history.
+const pool = createPool(readSettings());
+mountDashboard(pool, host, { title: "muxpool · pool 1", refreshInterval: 200, history: 30 });
 
 const hint = byId("pool-hint");
 const hintText = hint.textContent ?? "";
-byId("apply").addEventListener("click", () => {
-  let next: Pool;
+const applyButton = byId<HTMLButtonElement>("apply");
+const reloadButton = byId<HTMLButtonElement>("reload");
+
+/** What the hint under the settings says: `data-state` is "", "busy", "done" or "error". */
+function showHint(state: "" | "busy" | "done" | "error", text: string): void {
+  hint.dataset.state = state;
+  setText(hint, text);
+  hint.style.color = state === "error" ? "#f85149" : state === "done" ? "#3fb950" : "";
+}
+
+/** Runs one change of the pool at a time: Apply and Reload wait for the one under way. */
+async function change(work: () => Promise<string | undefined>): Promise<void> {
+  applyButton.disabled = reloadButton.disabled = true;
   try {
-    next = createPool(readSettings());
+    const done = await work();
+    if (done !== undefined) showHint("done", done);
   } catch (error) {
-    hint.textContent = (error as Error).message;
-    hint.style.color = "#f85149";
-    return;
+    showHint("error", (error as Error).message);
+  } finally {
+    applyButton.disabled = reloadButton.disabled = false;
   }
-  hint.textContent = hintText;
-  hint.style.color = "";
-  const old = pool;
-  dashboard.unmount();
-  mount(next);
-  // Workers pick up the new pool on their next call; calls on the old one finish first.
-  void old.close({ timeout: 3000 }).catch(() => undefined);
-});
+}
+
+applyButton.addEventListener("click", () =>
+  void change(async () => {
+    const s = readSettings();
+    const o = pool.options;
+    const live: PoolUpdate = {};
+    if (s.strategy !== o.strategy) live.strategy = s.strategy;
+    if (s.ttl !== o.ttl) live.ttl = s.ttl;
+    if (s.maxInFlight !== o.maxInFlight) live.maxInFlight = s.maxInFlight;
+    const resize = s.size !== o.size;
+    if (Object.keys(live).length === 0 && !resize) {
+      showHint("", hintText);
+      return undefined;
+    }
+    // update() checks every value before it changes any (InvalidConfigError names the option).
+    const previous: PoolUpdate = { strategy: o.strategy, ttl: o.ttl, maxInFlight: o.maxInFlight };
+    if (Object.keys(live).length > 0) pool.update(live);
+    const done = Object.entries(live).map(([key, value]) => `${key} ${String(value)}${key === "ttl" ? " ms" : ""}`);
+    if (resize) {
+      const from = o.size;
+      showHint("busy", `Resizing ${from} → ${s.size}…`);
+      try {
+        await pool.resize(s.size);
+      } catch (error) {
+        // A size the pool refuses leaves the pool as it was: undo the rest of this Apply too.
+        if (error instanceof InvalidConfigError && Object.keys(live).length > 0) {
+          pool.update(Object.fromEntries(Object.keys(live).map((k) => [k, previous[k as keyof PoolUpdate]])) as PoolUpdate);
+        }
+        throw error;
+      }
+      done.unshift(`size ${from} → ${s.size}`);
+    }
+    return `Applied to the live pool: ${done.join(", ")}.`;
+  }));
+
+reloadButton.addEventListener("click", () =>
+  void change(async () => {
+    const open = pool.stats().connections.open;
+    showHint("busy", `Reloading: replacing ${open} socket${open === 1 ? "" : "s"}, one at a time…`);
+    const started = performance.now();
+    await pool.reload();
+    return `Reloaded: every socket replaced in ${((performance.now() - started) / 1000).toFixed(1)} s.`;
+  }));
 
 // ---------------------------------------------------------------- load generator
 
@@ -145,22 +187,18 @@ function errorCode(error: unknown): string {
 async function worker(gen: number): Promise<void> {
   let n = 0;
   while (load.running && load.gen === gen) {
-    const target = pool;
     const name = method.value;
     const isIdempotent = idempotent.checked;
     const timeout = Number(callTimeout.value) >= 1 ? Number(callTimeout.value) : 10_000;
     const started = performance.now();
     try {
-      await target.call(name, paramsFor(name, n++), { idempotent: isIdempotent, timeout });
+      await pool.call(name, paramsFor(name, n++), { idempotent: isIdempotent, timeout });
       load.ok++;
     } catch (error) {
       const code = errorCode(error);
-      // Replacing the pool is not a failure of the call.
-      if (!(code === "ERR_POOL_CLOSED" && target !== pool)) {
-        load.failed++;
-        if (isIdempotent) load.idempotentFailed++;
-        load.codes.set(code, (load.codes.get(code) ?? 0) + 1);
-      }
+      load.failed++;
+      if (isIdempotent) load.idempotentFailed++;
+      load.codes.set(code, (load.codes.get(code) ?? 0) + 1);
       // A call that fails at once (no socket, pool full) must not turn into a busy loop.
       if (performance.now() - started < 20) await sleep(100);
     }
@@ -353,10 +391,5 @@ function showState(state: AdminState): void {
 }
 
 // For poking around from the browser console: `muxpoolDemo.pool.stats()`.
-(globalThis as { muxpoolDemo?: unknown }).muxpoolDemo = {
-  get pool(): Pool {
-    return pool;
-  },
-  config,
-};
+(globalThis as { muxpoolDemo?: unknown }).muxpoolDemo = { pool, config };
 addEventListener("pagehide", () => void pool.destroy());

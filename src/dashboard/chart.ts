@@ -36,6 +36,8 @@ export class LineChart {
   readonly #observer: ResizeObserver | undefined;
   #head = 0;
   #count = 0;
+  /** Samples pushed since the chart was made (not capped by the capacity). */
+  #pushed = 0;
   #width = 0;
   #height = 0;
   #dirty = true;
@@ -112,6 +114,7 @@ export class LineChart {
     }
     this.#head = (this.#head + 1) % this.#capacity;
     if (this.#count < this.#capacity) this.#count++;
+    this.#pushed++;
     this.#dirty = true;
   }
 
@@ -119,6 +122,8 @@ export class LineChart {
   draw(): void {
     if (!this.#dirty) return;
     this.#dirty = false;
+    // How much history the chart has seen, for scripts and tests: it resets only with a new chart.
+    this.element.dataset.samples = String(this.#pushed);
     this.#drawLegend();
     const w = this.#width;
     const h = this.#height;

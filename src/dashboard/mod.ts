@@ -17,13 +17,35 @@
  * @module
  */
 
-import type { ConnectionEvent, ConnectionSnapshot, NotificationEvent, Pool, PoolErrorEvent, PoolStats, RerouteEvent } from "../mod.ts";
+import type {
+  ConnectionEvent,
+  ConnectionSnapshot,
+  NotificationEvent,
+  Pool,
+  PoolChangeEvent,
+  PoolErrorEvent,
+  PoolStats,
+  RerouteEvent,
+} from "../mod.ts";
 import { LineChart } from "./chart.ts";
 import { bytes, clock, count, duration, ms, rate } from "./format.ts";
 import { CSS, type Palette, PALETTES } from "./style.ts";
 
 /** The pool events the dashboard listens to. */
-export type DashboardEventType = "open" | "close" | "reconnect" | "expire" | "reroute" | "error" | "notification" | "idle" | "shutdown";
+export type DashboardEventType =
+  | "open"
+  | "close"
+  | "reconnect"
+  | "expire"
+  | "reroute"
+  | "error"
+  | "notification"
+  | "idle"
+  | "shutdown"
+  | "resize"
+  | "update"
+  | "reload"
+  | "reloaded";
 
 /** Options of {@link mountDashboard}. */
 export interface DashboardOptions {
@@ -39,7 +61,7 @@ export interface DashboardOptions {
   maxLogEntries?: number;
   /**
    * Event types written to the log (every type is counted either way).
-   * @default ["open", "close", "reconnect", "expire", "reroute", "error", "shutdown"]
+   * @default ["open", "close", "reconnect", "expire", "reroute", "error", "shutdown", "resize", "update", "reload", "reloaded"]
    */
   logEvents?: readonly DashboardEventType[];
   /** Ms a socket that left the pool stays on screen, greyed out. @default 1500 */
@@ -66,8 +88,26 @@ const ALL_EVENTS: readonly DashboardEventType[] = [
   "notification",
   "idle",
   "shutdown",
+  "resize",
+  "update",
+  "reload",
+  "reloaded",
 ];
-const DEFAULT_LOG: readonly DashboardEventType[] = ["open", "close", "reconnect", "expire", "reroute", "error", "shutdown"];
+const DEFAULT_LOG: readonly DashboardEventType[] = [
+  "open",
+  "close",
+  "reconnect",
+  "expire",
+  "reroute",
+  "error",
+  "shutdown",
+  "resize",
+  "update",
+  "reload",
+  "reloaded",
+];
+/** Changes to the live pool: logged, but without a counter chip of their own. */
+const CHANGES: ReadonlySet<DashboardEventType> = new Set(["resize", "update", "reload", "reloaded"]);
 
 type CardState = "open" | "connecting" | "reconnecting" | "draining" | "closed";
 
@@ -243,7 +283,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
   const countValues = new Map<DashboardEventType, number>();
   for (const type of ALL_EVENTS) {
     countValues.set(type, 0);
-    if (type === "idle" || type === "shutdown") continue;
+    if (type === "idle" || type === "shutdown" || CHANGES.has(type)) continue;
     const chip = el("span", "mxd-count", type);
     const b = el("b", "", "0");
     b.dataset.testid = `event-count-${type}`;
@@ -334,6 +374,27 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
   const onPoolEvent = (e: Event): void => {
     push(e.type as "idle" | "shutdown", e.type === "idle" ? "nothing in flight or queued" : "the pool is closed");
   };
+  const onChange = (e: Event): void => {
+    const ev = e as PoolChangeEvent;
+    switch (ev.type) {
+      case "resize":
+        push("resize", `resize ${ev.from ?? "?"} → ${ev.size ?? "?"}`);
+        break;
+      case "update": {
+        const changes = Object.entries(ev.changes ?? {}).map(([key, value]) => `${key} ${optionText(key, value)}`);
+        push("update", `update: ${changes.length > 0 ? changes.join(", ") : "nothing changed"}`);
+        break;
+      }
+      case "reload":
+        push("reload", `reload: replacing ${plural(ev.count, "socket")}`);
+        break;
+      case "reloaded":
+        push("reloaded", `reloaded ${plural(ev.count, "socket")} in ${ev.duration === undefined ? "?" : duration(ev.duration)}`);
+        break;
+    }
+    // The header and the open / size tile read pool.options: show the change now, not at the next sample.
+    if (mounted && frame === 0 && typeof requestAnimationFrame === "function") frame = requestAnimationFrame(render);
+  };
   const listeners: [string, (e: Event) => void][] = [
     ["open", onConnection],
     ["close", onConnection],
@@ -344,6 +405,10 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     ["notification", onNotification],
     ["idle", onPoolEvent],
     ["shutdown", onPoolEvent],
+    ["resize", onChange],
+    ["update", onChange],
+    ["reload", onChange],
+    ["reloaded", onChange],
   ];
   for (const [type, fn] of listeners) pool.addEventListener(type, fn);
 
@@ -633,6 +698,36 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, te
   if (className !== "") node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+function plural(n: number | undefined, word: string): string {
+  return `${n ?? "?"} ${word}${n === 1 ? "" : "s"}`;
+}
+
+const DURATION_OPTIONS: ReadonlySet<string> = new Set(["ttl", "timeout", "drainTimeout", "connectTimeout"]);
+const BYTE_OPTIONS: ReadonlySet<string> = new Set(["maxBuffered", "maxMessageSize", "maxRequestSize"]);
+
+/** An option's new value as the log shows it: `3.0 s`, `off`, `1 MiB`, `every 2.0 s, timeout 1.0 s`. */
+function optionText(key: string, value: unknown): string {
+  if (typeof value === "function") return "custom";
+  if (value === false) return "off";
+  if (typeof value === "number") {
+    if (key === "ttl" && value === 0) return "off";
+    if (DURATION_OPTIONS.has(key)) return duration(value);
+    if (BYTE_OPTIONS.has(key)) return bytes(value);
+    return Number.isFinite(value) ? count(value) : "∞";
+  }
+  if (typeof value === "object" && value !== null) {
+    const o = value as Record<string, unknown>;
+    const d = (v: unknown): string => (typeof v === "number" ? duration(v) : "?");
+    if (key === "heartbeat") return `every ${d(o.interval)}, timeout ${d(o.timeout)}`;
+    if (key === "reconnect") {
+      const attempts = typeof o.maxAttempts === "number" && Number.isFinite(o.maxAttempts) ? `, ${o.maxAttempts} attempts` : "";
+      return `delay ${d(o.initialDelay)}–${d(o.maxDelay)}${attempts}`;
+    }
+    return "changed";
+  }
+  return String(value);
 }
 
 function labelled(label: string, value: HTMLElement): HTMLElement {

@@ -145,5 +145,7 @@ export const CSS = `
 .mxd-log li[data-type="error"] .mxd-type { color: var(--mxd-red); }
 .mxd-log li[data-type="error"] .mxd-msg { color: color-mix(in srgb, var(--mxd-red) 70%, var(--mxd-text)); }
 .mxd-log li[data-type="notification"] .mxd-type, .mxd-log li[data-type="idle"] .mxd-type, .mxd-log li[data-type="shutdown"] .mxd-type { color: var(--mxd-blue); }
+.mxd-log li[data-type="resize"] .mxd-type, .mxd-log li[data-type="update"] .mxd-type, .mxd-log li[data-type="reload"] .mxd-type, .mxd-log li[data-type="reloaded"] .mxd-type { color: var(--mxd-blue); }
+.mxd-log li[data-type="resize"] .mxd-msg, .mxd-log li[data-type="update"] .mxd-msg, .mxd-log li[data-type="reload"] .mxd-msg, .mxd-log li[data-type="reloaded"] .mxd-msg { font-weight: 600; }
 .mxd-log-empty { color: var(--mxd-faint); font-size: 12px; padding: 4px 2px; }
 `;

@@ -2,8 +2,11 @@
  * The dashboard demo in a real Chromium: starts the real demo (RPC server +
  * page server, port 0), opens the page and checks through what the page
  * shows that the pool opens, carries load, and heals from a killed socket, a
- * stalled socket and a server restart, that a TTL rotates sockets without
- * the open count dipping, and that the event log shows every event type.
+ * stalled socket and a server restart, that the settings change the live
+ * pool (resize, update) without restarting the charts, that a TTL rotates
+ * sockets and a Reload replaces them without the open count dipping, that a
+ * bad setting is refused with the pool's own message, and that the event
+ * log shows every event type.
  *
  * Needs the built files (dist/, dist-demo/): `npm test` and `npm run test:e2e`
  * build first. Screenshots go to test-results/; with UPDATE_SCREENSHOT=1 the
@@ -48,7 +51,7 @@ const consoleErrors: string[] = [];
 /** Browser-logged failures of WebSocket connects while the server is down on purpose. */
 const expectedConnectFailures: string[] = [];
 let serverDown = false;
-/** Event types seen in the log, across pools (applying settings starts a new log). */
+/** Event types seen in the log over the whole run. */
 const seenTypes = new Set<string>();
 
 async function shot(name: string): Promise<void> {
@@ -73,6 +76,49 @@ async function logTypes(): Promise<string[]> {
 
 function logTexts(type: string): Promise<string[]> {
   return page.$$eval(`[data-testid=event-log-item][data-type=${type}]`, (items) => items.map((i) => i.textContent ?? ""));
+}
+
+/** Ids of the socket cards in the open state. */
+function openCardIds(): Promise<string[]> {
+  return page.$$eval("[data-testid=socket-card][data-state=open]", (cards) => cards.map((c) => (c as HTMLElement).dataset.connId ?? ""));
+}
+
+/** Samples the throughput chart has taken since the dashboard was mounted. */
+async function chartSamples(): Promise<number> {
+  return Number(await page.getByTestId("chart-throughput").getAttribute("data-samples"));
+}
+
+/** Starts sampling the open count as the page shows it, every 100 ms, inside the page. */
+async function startOpenSampler(): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { openSamples: number[]; sampler: ReturnType<typeof setInterval> };
+    w.openSamples = [];
+    w.sampler = setInterval(() => {
+      w.openSamples.push(Number(document.querySelector("[data-testid=stat-open]")?.textContent ?? "NaN"));
+    }, 100);
+  });
+}
+
+/** Stops the sampler and returns its samples. */
+function stopOpenSampler(): Promise<number[]> {
+  return page.evaluate(() => {
+    const w = window as unknown as { openSamples: number[]; sampler: ReturnType<typeof setInterval> };
+    clearInterval(w.sampler);
+    return w.openSamples;
+  });
+}
+
+/** Fills the pool settings (those given) and clicks Apply. */
+async function applySettings(s: { size?: number; strategy?: string; ttl?: number; maxInFlight?: number }): Promise<void> {
+  if (s.size !== undefined) await page.getByTestId("setting-size").fill(String(s.size));
+  if (s.strategy !== undefined) await page.getByTestId("setting-strategy").selectOption(s.strategy);
+  if (s.ttl !== undefined) await page.getByTestId("setting-ttl").fill(String(s.ttl));
+  if (s.maxInFlight !== undefined) await page.getByTestId("setting-maxinflight").fill(String(s.maxInFlight));
+  await page.getByTestId("apply-settings").click();
+}
+
+function hintState(): Promise<string | null> {
+  return page.getByTestId("pool-hint").getAttribute("data-state");
 }
 
 function openCards(): Promise<number> {
@@ -170,14 +216,8 @@ describe("dashboard demo in Chromium", () => {
     await expect.poll(() => stat("open")).toBe(SIZE);
     await expectNoLoadFailures();
     await logTypes();
-    // Let the charts show the recovery, then take the README's picture.
+    // Let the charts show the recovery.
     await page.waitForTimeout(2500);
-    // The README's picture is rewritten only on request, so that a test run
-    // does not leave the work tree dirty: UPDATE_SCREENSHOT=1 npm run test:e2e
-    if (process.env.UPDATE_SCREENSHOT === "1") {
-      mkdirSync(join(root, "docs"), { recursive: true });
-      await page.screenshot({ path: join(root, "docs", "dashboard.png") });
-    }
     await shot("5-recovered");
   });
 
@@ -205,28 +245,74 @@ describe("dashboard demo in Chromium", () => {
     await logTypes();
   });
 
-  it("TTL 3000 ms: sockets rotate (expire events) and the open count never drops below the pool size", async () => {
-    await page.getByTestId("setting-ttl").fill("3000");
-    await page.getByTestId("apply-settings").click();
-    await expect.poll(() => page.getByTestId("pool-info").textContent()).toContain("TTL 3.0 s");
-    // The old dashboard was unmounted, not stacked.
+  it("settings change the live pool: resize and update, same dashboard, the charts keep their history", async () => {
+    // The dashboard element is marked: a remount would make a new one without the mark.
+    await page.getByTestId("muxpool-dashboard").evaluate((el) => (el as HTMLElement & { e2eMark?: number }).e2eMark = 1);
+    const title = await page.locator("[data-testid=muxpool-dashboard] .mxd-title").textContent();
+    expect(title).toBe("muxpool · pool 1");
+    const samplesBefore = await chartSamples();
+    expect(samplesBefore).toBeGreaterThan(50);
+    const logBefore = await page.getByTestId("event-log-item").count();
+    const closesBefore = (await logTexts("close")).length;
+
+    await applySettings({ size: 6, strategy: "round-robin", maxInFlight: 16 });
+    await expect.poll(hintState, { timeout: 10_000 }).toBe("done");
+    expect(await page.getByTestId("pool-hint").textContent()).toContain("size 4 → 6");
+    expect(await logTexts("resize")).toEqual([expect.stringContaining("resize 4 → 6")]);
+    const updates = await logTexts("update");
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toContain("strategy round-robin");
+    expect(updates[0]).toContain("maxInFlight 16");
+    // Only what changed is updated: the TTL stayed.
+    expect(updates[0]).not.toContain("ttl");
+    await expect.poll(() => stat("open"), { timeout: 5000 }).toBe(6);
+    expect(await page.locator("[data-testid=stat-open] + small").textContent()).toBe("/ 6");
+    await expect.poll(() => page.getByTestId("pool-info").textContent()).toMatch(/round-robin · size 6 · maxInFlight 16 · TTL off/);
+    await expect.poll(openCards).toBe(6);
+    await expect.poll(() => page.locator("[data-testid=card-inflight]").first().textContent()).toMatch(/ \/ 16$/);
+    await expect.poll(() => page.getByTestId("server-connection").count(), { timeout: 5000 }).toBe(6);
+
+    // Same pool, same dashboard: one element, still the marked one, its charts and log went on.
     expect(await page.getByTestId("muxpool-dashboard").count()).toBe(1);
+    expect(await page.getByTestId("muxpool-dashboard").evaluate((el) => (el as HTMLElement & { e2eMark?: number }).e2eMark)).toBe(1);
+    expect(await page.locator("[data-testid=muxpool-dashboard] .mxd-title").textContent()).toBe(title);
+    expect(await page.getByTestId("event-log-item").count()).toBeGreaterThanOrEqual(logBefore);
+    await expect.poll(chartSamples).toBeGreaterThan(samplesBefore + 5);
+    // The new sockets carry load.
+    await expect.poll(() =>
+      page.locator("[data-testid=socket-card][data-state=open] [data-testid=card-received]").evaluateAll(
+        (cells) => cells.filter((c) => Number((c.textContent ?? "").replace(/,/g, "")) > 0).length,
+      ), { timeout: 5000 }).toBe(6);
+
+    // And back down: the two sockets removed drain and close cleanly (1000, "resize").
+    await applySettings({ size: SIZE, strategy: "least-pending", maxInFlight: 8 });
+    await expect.poll(hintState, { timeout: 10_000 }).toBe("done");
+    await expect.poll(async () => (await logTexts("resize"))[0]).toContain(`resize 6 → ${SIZE}`);
     await expect.poll(() => stat("open"), { timeout: 5000 }).toBe(SIZE);
-    // Sample the open count as the page shows it, every 100 ms, inside the page.
-    await page.evaluate(() => {
-      const w = window as unknown as { openSamples: number[]; sampler: ReturnType<typeof setInterval> };
-      w.openSamples = [];
-      w.sampler = setInterval(() => {
-        w.openSamples.push(Number(document.querySelector("[data-testid=stat-open]")?.textContent ?? "NaN"));
-      }, 100);
-    });
-    // Every socket expires at least once (TTL 2.7–3 s after jitter), some twice.
-    await expect.poll(() => stat("expired"), { timeout: 12_000, interval: 200 }).toBeGreaterThanOrEqual(SIZE + 2);
-    const samples = await page.evaluate(() => {
-      const w = window as unknown as { openSamples: number[]; sampler: ReturnType<typeof setInterval> };
-      clearInterval(w.sampler);
-      return w.openSamples;
-    });
+    await expect.poll(() => page.getByTestId("server-connection").count(), { timeout: 5000 }).toBe(SIZE);
+    await expect.poll(() => page.getByTestId("pool-info").textContent()).toMatch(/least-pending · size 4 · maxInFlight 8 · TTL off/);
+    const resizeCloses = (await logTexts("close")).slice(0, (await logTexts("close")).length - closesBefore)
+      .filter((t) => t.includes("resize"));
+    expect(resizeCloses).toHaveLength(2);
+    expect(resizeCloses.every((t) => t.includes("code 1000"))).toBe(true);
+    expect(await page.getByTestId("muxpool-dashboard").evaluate((el) => (el as HTMLElement & { e2eMark?: number }).e2eMark)).toBe(1);
+    await expectNoLoadFailures();
+    await logTypes();
+    await shot("6-resized");
+  });
+
+  it("TTL 3000 ms: sockets rotate (expire events) and the open count never drops below the pool size", async () => {
+    const expiredBefore = await stat("expired");
+    // Sampled from before the change: sockets already older than the new TTL expire at once.
+    await startOpenSampler();
+    await applySettings({ ttl: 3000 });
+    await expect.poll(() => page.getByTestId("pool-info").textContent()).toContain("TTL 3.0 s");
+    // Applied to the live pool: one dashboard, not a new one stacked on the old, and an update event.
+    expect(await page.getByTestId("muxpool-dashboard").count()).toBe(1);
+    await expect.poll(async () => (await logTexts("update"))[0]).toEqual(expect.stringContaining("update: ttl 3.0 s"));
+    // Every slot rotates twice: its socket expires within 3 s (at once if already older), then its replacement 2.7–3 s after opening.
+    await expect.poll(() => stat("expired"), { timeout: 12_000, interval: 200 }).toBeGreaterThanOrEqual(expiredBefore + 2 * SIZE);
+    const samples = await stopOpenSampler();
     expect(samples.length).toBeGreaterThan(30);
     expect(samples.every((n) => Number.isFinite(n))).toBe(true);
     expect(Math.min(...samples)).toBeGreaterThanOrEqual(SIZE);
@@ -235,7 +321,99 @@ describe("dashboard demo in Chromium", () => {
     // Expired sockets close cleanly (1000) once drained.
     expect((await logTexts("close")).some((t) => t.includes("code 1000"))).toBe(true);
     await expectNoLoadFailures();
-    await shot("6-ttl");
+    await shot("7-ttl");
+  });
+
+  it("Reload under load: every socket is replaced, the open count never dips, no call fails", async () => {
+    // TTL off again, so that only the reload replaces sockets.
+    await applySettings({ ttl: 0 });
+    await expect.poll(() => page.getByTestId("pool-info").textContent()).toContain("TTL off");
+    await expect.poll(openCards, { timeout: 5000 }).toBe(SIZE);
+    await page.getByTestId("load-clear").click();
+    const before = await openCardIds();
+    expect(before).toHaveLength(SIZE);
+    const reloadCloses = async (): Promise<string[]> => (await logTexts("close")).filter((t) => t.includes("reload"));
+    const closesBefore = (await reloadCloses()).length;
+    await startOpenSampler();
+    // A reload can be quicker than the page's 200 ms refresh: also read the pool's own open count at each
+    // socket event, the moments when capacity could dip.
+    await page.evaluate(() => {
+      const w = window as unknown as { muxpoolDemo: { pool: EventTarget & { stats(): { connections: { open: number } } } } };
+      const atEvents: number[] = [];
+      (window as unknown as { openAtEvents: number[] }).openAtEvents = atEvents;
+      const record = (): void => void atEvents.push(w.muxpoolDemo.pool.stats().connections.open);
+      for (const type of ["open", "close", "reload", "reloaded"]) w.muxpoolDemo.pool.addEventListener(type, record);
+    });
+    await page.getByTestId("reload-pool").click();
+    await expect.poll(hintState).not.toBe("");
+    await expect.poll(hintState, { timeout: 15_000 }).toBe("done");
+    expect(await page.getByTestId("pool-hint").textContent()).toMatch(/^Reloaded: every socket replaced in \d+\.\d s\.$/);
+    expect(await logTexts("reload")).toEqual([expect.stringContaining(`reload: replacing ${SIZE} sockets`)]);
+    expect(await logTexts("reloaded")).toEqual([expect.stringMatching(new RegExp(`reloaded ${SIZE} sockets in \\d`))]);
+    // The old sockets drain and close cleanly, with "reload" as their reason.
+    await expect.poll(async () => (await reloadCloses()).length - closesBefore, { timeout: 5000 }).toBe(SIZE);
+    expect((await reloadCloses()).slice(0, SIZE).every((t) => t.includes("code 1000"))).toBe(true);
+    // Sample on past the reload: the old sockets have left, the new ones carry the load alone.
+    await page.waitForTimeout(1000);
+    const samples = await stopOpenSampler();
+    expect(samples.length).toBeGreaterThan(10);
+    expect(samples.every((n) => Number.isFinite(n))).toBe(true);
+    expect(Math.min(...samples)).toBeGreaterThanOrEqual(SIZE);
+    const atEvents = await page.evaluate(() => (window as unknown as { openAtEvents: number[] }).openAtEvents);
+    // reload, SIZE opens, SIZE closes, reloaded
+    expect(atEvents.length).toBeGreaterThanOrEqual(2 * SIZE + 2);
+    expect(Math.min(...atEvents)).toBeGreaterThanOrEqual(SIZE);
+    // Every socket is new: no open card is one of those before the reload.
+    await expect.poll(openCardIds, { timeout: 5000 }).toHaveLength(SIZE);
+    const after = await openCardIds();
+    expect(after.filter((id) => before.includes(id))).toEqual([]);
+    await expect.poll(() => page.getByTestId("server-connection").count(), { timeout: 5000 }).toBe(SIZE);
+    expect(await loadCounter("load-ok")).toBeGreaterThan(0);
+    await expectNoLoadFailures();
+    await logTypes();
+    // The README's picture: the settings with Reload, the log showing the reload.
+    // It is rewritten only on request, so that a test run does not leave the
+    // work tree dirty: UPDATE_SCREENSHOT=1 npm run test:e2e
+    if (process.env.UPDATE_SCREENSHOT === "1") {
+      mkdirSync(join(root, "docs"), { recursive: true });
+      await page.screenshot({ path: join(root, "docs", "dashboard.png") });
+    }
+    await shot("8-reloaded");
+  });
+
+  it("a bad setting shows the pool's InvalidConfigError in the hint and changes nothing", async () => {
+    const info = await page.getByTestId("pool-info").textContent();
+    const changes = async (): Promise<number> => (await logTexts("resize")).length + (await logTexts("update")).length;
+    const changesBefore = await changes();
+
+    await applySettings({ size: 0 });
+    await expect.poll(hintState).toBe("error");
+    expect(await page.getByTestId("pool-hint").textContent()).toBe("Expected `size` to be an integer from 1 to 1024, got `0` (number)");
+    await applySettings({ size: SIZE, maxInFlight: 0 });
+    await expect.poll(() => page.getByTestId("pool-hint").textContent()).toMatch(
+      /^Expected `maxInFlight` to be an integer from 1 .*, got `0` \(number\)$/,
+    );
+    expect(await hintState()).toBe("error");
+    // A bad size with a good TTL: the whole Apply is refused, the TTL too.
+    await applySettings({ size: 0, ttl: 5000, maxInFlight: 8 });
+    await expect.poll(() => page.getByTestId("pool-hint").textContent()).toContain("`size`");
+    expect(await hintState()).toBe("error");
+    await page.waitForTimeout(500);
+    expect(await page.getByTestId("pool-info").textContent()).toBe(info);
+    expect(await logTexts("resize")).not.toContainEqual(expect.stringContaining("→ 0"));
+    expect(await stat("open")).toBe(SIZE);
+    expect(await page.getByTestId("server-connection").count()).toBe(SIZE);
+    await shot("9-invalid");
+
+    // Valid values again: Apply with nothing changed is not a change either.
+    await page.getByTestId("setting-size").fill(String(SIZE));
+    await page.getByTestId("setting-ttl").fill("0");
+    await page.getByTestId("apply-settings").click();
+    await expect.poll(hintState).toBe("");
+    // Only the undo of the refused TTL was logged (update there, update back), no resize.
+    expect((await logTexts("resize")).length + (await logTexts("update")).length - changesBefore).toBeLessThanOrEqual(2);
+    expect(await page.getByTestId("pool-info").textContent()).toBe(info);
+    await expectNoLoadFailures();
   });
 
   it("calls that time out: counted as timed out, their late replies reported as error events", async () => {
@@ -251,14 +429,25 @@ describe("dashboard demo in Chromium", () => {
     expect(await loadCounter("load-failed")).toBeGreaterThan(0);
     expect(await page.getByTestId("load-codes").textContent()).toContain("ERR_TIMEOUT");
     await logTypes();
-    await shot("7-timeouts");
+    await shot("10-timeouts");
     await page.getByTestId("load-timeout").fill("10000");
   });
 
   it("the event log showed every event type, and the page logged no errors", () => {
-    for (const type of ["open", "close", "reconnect", "expire", "reroute", "error"]) {
+    for (const type of ["open", "close", "reconnect", "expire", "reroute", "error", "resize", "update", "reload", "reloaded"]) {
       expect([...seenTypes], `event type ${type}`).toContain(type);
     }
     expect(consoleErrors).toEqual([]);
+  });
+
+  it("every log entry reads as text: no undefined or NaN from an event field the page could not see", async () => {
+    const texts = await page.$$eval("[data-testid=event-log-item] .mxd-msg", (items) => items.map((i) => i.textContent ?? ""));
+    expect(texts.length).toBeGreaterThan(10);
+    expect(texts.filter((t) => /undefined|NaN/.test(t))).toEqual([]);
+    const reroutes = await page.$$eval(
+      "[data-testid=event-log-item][data-type=reroute] .mxd-msg",
+      (items) => items.map((i) => i.textContent ?? ""),
+    );
+    for (const t of reroutes) expect(t).toMatch(/^\d+ queued calls? moved from #\d+ to (#\d+|the pool queue)$/);
   });
 });
