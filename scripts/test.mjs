@@ -270,7 +270,6 @@ function version(label, binary, install) {
 // ── typecheck and build: nothing else means anything without them ────────────
 for (const [label, args] of [
   ["typecheck", [tsc, "-p", "tsconfig.json", "--noEmit"]],
-  ["typecheck src (strict flags)", [tsc, "-p", "tsconfig.src.json", "--noEmit"]],
   ["build", [at("scripts", "build.mjs")]],
 ]) {
   const r = await run(label, node, args, { limitMs: 180_000 });

@@ -129,7 +129,7 @@ class Ledger {
   }
 
   /** A WebSocket constructor for the pool that records what it writes. */
-  webSocket(): PoolOptions["WebSocket"] {
+  webSocket(): NonNullable<PoolOptions["WebSocket"]> {
     const saw = (data: unknown, open: boolean): void => this.saw(data, open);
     class LedgerSocket extends WsWebSocket {
       override send(data: unknown, ...rest: unknown[]): void {
@@ -345,7 +345,7 @@ class Caller {
       c.abortReason = reason;
       return c;
     });
-    const settled = members.map((c) => this.send(pool, c, { signal: ac.signal, timeout }));
+    const settled = members.map((c) => this.send(pool, c, { signal: ac.signal, ...(timeout === undefined ? {} : { timeout }) }));
     later(abortAfter, () => {
       const seq = this.ledger.mark();
       for (const c of members) c.abortSeq = seq;

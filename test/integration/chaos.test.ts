@@ -33,7 +33,7 @@ import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { defer, note, own, startProxy, startServer } from "../fixtures/harness.ts";
 import { collectEvents, prng, sleep, waitFor } from "../fixtures/pool-helpers.ts";
-import { ConnectionLostError, Pool } from "../../src/mod.ts";
+import { type CallOptions, ConnectionLostError, Pool } from "../../src/mod.ts";
 
 const CALLS = Number(process.env.CHAOS_CALLS ?? 20_000);
 const SEED = process.env.CHAOS_SEED !== undefined && process.env.CHAOS_SEED !== ""
@@ -166,11 +166,16 @@ describe("chaos", () => {
           } else if (a < 0.22) signal = neverAborted.signal;
           // A third keep the pool's timeout; the others carry one of their own (shared deadline lanes per value).
           const timeout = pick([undefined, 15_000, 25_000]);
+          const options: CallOptions = {
+            idempotent,
+            ...(signal === undefined ? {} : { signal }),
+            ...(timeout === undefined ? {} : { timeout }),
+          };
           const promise = kind === "echo"
-            ? p.call("echo", [c.echo], { idempotent, signal, timeout })
+            ? p.call("echo", [c.echo], options)
             : kind === "batch"
-            ? p.batch(c.tokens.map((t) => ({ method: "record", params: [t] })), { idempotent, signal, timeout })
-            : p.call("record", [c.token], { idempotent, signal, timeout });
+            ? p.batch(c.tokens.map((t) => ({ method: "record", params: [t] })), options)
+            : p.call("record", [c.token], options);
           await promise.then(
             (value) => {
               c.settles++;

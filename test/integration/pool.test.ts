@@ -468,7 +468,7 @@ describe("queues", () => {
 });
 
 describe("strategies, filters and keys", () => {
-  async function spread(strategy: PoolOptions["strategy"], calls = 400): Promise<number[]> {
+  async function spread(strategy: NonNullable<PoolOptions["strategy"]>, calls = 400): Promise<number[]> {
     const p = pool({ size: 4, strategy });
     await waitFor(() => p.stats().connections.open === 4);
     for (let i = 0; i < calls / 40; i++) await Promise.all(Array.from({ length: 40 }, () => p.call("echo", [i])));

@@ -96,9 +96,9 @@ describe("fault proxy", () => {
     expect((await b.call("echo", ["hi"])).result).toBe("hi");
     const list = proxy.connections();
     expect(list).toHaveLength(2);
-    expect(list[0].id).toBeLessThan(list[1].id);
-    expect(list[0].bytesUp).toBeGreaterThan(0);
-    expect(list[0].bytesDown).toBeGreaterThan(0);
+    expect(list[0]!.id).toBeLessThan(list[1]!.id);
+    expect(list[0]!.bytesUp).toBeGreaterThan(0);
+    expect(list[0]!.bytesDown).toBeGreaterThan(0);
     expect(server.connections()).toHaveLength(2);
     // the admin path goes through too
     const admin = await open(proxy.url("/admin"));
@@ -135,16 +135,18 @@ describe("fault proxy", () => {
     const a = await open(proxy.url());
     const b = await open(proxy.url());
     expect(await pinged(a.ws, 500)).toBe(true);
-    const id = proxy.connections()[0].id;
+    const [first] = proxy.connections();
+    expect(first).toBeDefined();
+    const id = first!.id;
     expect(proxy.stall(id)).toBe(true);
-    expect(proxy.connections()[0].stalled).toBe(true);
+    expect(proxy.connections()[0]?.stalled).toBe(true);
     expect(await pinged(a.ws, 250)).toBe(false);
     await expect(a.call("ping", undefined, 150)).rejects.toThrow(/no reply/);
     // server → client direction is stalled as well
     server.notifyAll("hello");
     expect(a.ws.readyState).toBe(WebSocket.OPEN);
     expect(server.connections()).toHaveLength(2);
-    expect(proxy.connections()[0].bytesDropped).toBeGreaterThan(0);
+    expect(proxy.connections()[0]?.bytesDropped).toBeGreaterThan(0);
     // the other pair is unaffected
     expect((await b.call("ping")).result).toBe("pong");
     expect(proxy.unstall()).toBe(1);

@@ -30,9 +30,9 @@ class Client {
       } catch {
         m = { raw: text };
       }
-      const i = this.waiters.findIndex((w) => w.pred(m));
-      if (i >= 0) {
-        const [w] = this.waiters.splice(i, 1);
+      const w = this.waiters.find((x) => x.pred(m));
+      if (w !== undefined) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
         w.resolve(m);
       } else {
         this.messages.push(m);
@@ -382,13 +382,13 @@ describe("demo RPC server: socket faults", () => {
     await a.call("ping");
     const conns = s.connections();
     expect(conns).toHaveLength(2);
-    expect(conns[0].id).toBeLessThan(conns[1].id);
+    expect(conns[0]!.id).toBeLessThan(conns[1]!.id);
     expect(conns[0]).toMatchObject({ received: 1, sent: 1, stalled: false });
-    expect(conns[0].remoteAddress).toContain("127.0.0.1");
+    expect(conns[0]!.remoteAddress).toContain("127.0.0.1");
     expect(s.stats.connectionsAccepted).toBe(2);
     expect(s.kill()).toBe(true); // the oldest: a
     expect((await a.closed).code).toBe(1006);
-    expect(s.connections().map((x) => x.id)).toEqual([conns[1].id]);
+    expect(s.connections().map((x) => x.id)).toEqual([conns[1]!.id]);
     expect((await b.call("ping")).result).toBe("pong");
     expect(s.kill(12345)).toBe(false);
   });
@@ -398,7 +398,9 @@ describe("demo RPC server: socket faults", () => {
     const a = await client(s.url);
     const b = await client(s.url);
     const c = await client(s.url);
-    expect(s.closeSocket(s.connections()[0].id, 4001, "bye")).toBe(true);
+    const [first] = s.connections();
+    expect(first).toBeDefined();
+    expect(s.closeSocket(first!.id, 4001, "bye")).toBe(true);
     expect(await a.closed).toEqual({ code: 4001, reason: "bye" });
     expect(s.killAll()).toBe(2);
     expect((await b.closed).code).toBe(1006);
@@ -410,9 +412,11 @@ describe("demo RPC server: socket faults", () => {
     const s = await startServer();
     const c = await client(s.url);
     const other = await client(s.url);
-    const id = s.connections()[0].id;
+    const [first] = s.connections();
+    expect(first).toBeDefined();
+    const id = first!.id;
     expect(s.stall(id)).toBe(true);
-    expect(s.connections()[0].stalled).toBe(true);
+    expect(s.connections()[0]?.stalled).toBe(true);
     let pong = false;
     c.ws.on("pong", () => (pong = true));
     c.ws.ping();
