@@ -820,6 +820,9 @@ describe("chaos, widened: the failures found in the field", () => {
       );
       const events: Record<string, number> = {};
       for (const type of EVENT_TYPES) pool.addEventListener(type, () => void (events[type] = (events[type] ?? 0) + 1));
+      // Closes with 1009 as the pool saw them: one that came with another code (a cut, a deaf close) is re-sent by design.
+      let seen1009 = 0;
+      pool.addEventListener("close", (e) => void (e.code === 1009 && seen1009++));
       await waitFor(() => pool.stats().connections.open === SIZE, 5_000, `${tag} pool open`);
       const faults: FaultCounts = {};
       const t0 = performance.now();
@@ -870,8 +873,14 @@ describe("chaos, widened: the failures found in the field", () => {
       expect(settled, `${tag} every call settled`).toBe(true);
       expect(caller.calls.length, `${tag} all calls made within the ${BUDGET} ms budget`).toBeGreaterThanOrEqual(N);
       expectStatsAddUp(pool, caller.calls.length, tag);
-      // a bad frame costs at most one socket: a frame refused with 1009 is never re-sent
-      expect(server.oversizeCloses, `${tag} sockets closed with 1009 for oversized frames <= big calls`).toBeLessThanOrEqual(bigCalls);
+      // A bad frame costs at most one socket: a frame refused with 1009 is never re-sent. The server may
+      // count more 1009 closes than big calls when another fault hid the code from the pool (it saw 1006
+      // from a cut, or 4000 from a close that never completed): the pool re-sends those by design.
+      // (The fault injector also closes sockets with 1009 on its own: those count on top.)
+      const injected1009 = faults["close 1009"] ?? 0;
+      expect(seen1009, `${tag} closes with 1009 the pool saw <= big calls + injected 1009 closes (${injected1009})`)
+        .toBeLessThanOrEqual(bigCalls + injected1009);
+      expect(seen1009, `${tag} the pool saw closes with 1009`).toBeGreaterThan(N >= 5_000 ? 0 : -1);
       // the run exercised what it claims to
       if (N >= 5_000) {
         for (const k of ["cut 1006", "close then stop reading", "shared-signal groups"]) {
