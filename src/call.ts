@@ -9,7 +9,7 @@
 
 import type { Codec, RequestId } from "./codec.ts";
 import { InvalidConfigError } from "./errors.ts";
-import type { CallOptions, RetryMode } from "./options.ts";
+import type { BatchRequest, CallOptions, RetryMode } from "./options.ts";
 import type { ConnectionInfo, ConnectionState } from "./strategies.ts";
 
 /** Where a call is; see the module doc. */
@@ -19,12 +19,6 @@ export const CONN_QUEUE = 2;
 export const IN_FLIGHT = 3;
 export const SETTLED = 4;
 export type Where = typeof NOWHERE | typeof POOL_QUEUE | typeof CONN_QUEUE | typeof IN_FLIGHT | typeof SETTLED;
-
-/** One request of a `pool.batch`. */
-export interface BatchRequest {
-  method: string;
-  params?: unknown;
-}
 
 /** How a call comes to be placed: new (`maxQueue` may refuse it) or moved (already accepted). */
 export type Placement = "admit" | "move";
@@ -43,6 +37,8 @@ export interface Holder {
   readonly queued: number;
   /** Bumped on every new socket. */
   readonly generation: number;
+  /** Its socket is open and runs the pool's `setup`. */
+  readonly settingUp: boolean;
 }
 
 /** A `withConnection` session: calls pinned to one connection, for one socket's life. */
@@ -51,6 +47,8 @@ export interface Pin {
   /** The connection's socket generation when the session began. */
   readonly generation: number;
   ended: boolean;
+  /** The handle of the pool's `setup` step: its calls go on the socket before it takes any other. */
+  readonly setup?: boolean;
 }
 
 export class PendingCall {

@@ -1,12 +1,10 @@
 /**
- * One connection of the pool: a slot that outlives its sockets. It owns its
- * whole lifecycle — its state (`connecting → open → draining → closed`), the
- * current WebSocket (replaced on every reconnect), its TTL, drain, backoff
- * and connect timers, its heartbeat, its queue and its in-flight map — and
- * reports what happens through {@link ConnectionHost}. Which socket a call
- * goes to, what a lost socket's calls become and whether it reconnects are
- * the pool's decisions (router.ts, recovery.ts); the pool asks for them
- * through this class's methods and never assigns its fields.
+ * One connection of the pool: a slot that outlives its sockets. It owns its whole lifecycle — its state
+ * (`connecting → open → draining → closed`), the current WebSocket (replaced on every reconnect), its `setup`
+ * step, its TTL, drain, backoff and connect timers, its heartbeat, its queue and its in-flight map — and reports
+ * what happens through {@link ConnectionHost}. Which socket a call goes to, what a lost socket's calls become and
+ * whether it reconnects are the pool's decisions (router.ts, recovery.ts); the pool asks for them through this
+ * class's methods and never assigns its fields.
  *
  * @module
  */
@@ -75,6 +73,8 @@ export class Connection implements Routable {
   #failure: unknown;
   /** The socket's close has begun (either side): no more writes, and it is terminated if the handshake stalls. */
   #closing = false;
+  /** Open, running `setup`: only its calls may be written. */
+  #settingUp = false;
   #closingTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -110,6 +110,10 @@ export class Connection implements Routable {
   }
   get generation(): number {
     return this.#generation;
+  }
+  /** Its socket is open and runs the pool's `setup`. */
+  get settingUp(): boolean {
+    return this.#settingUp;
   }
   get inBackoff(): boolean {
     return this.#inBackoff;
@@ -149,16 +153,16 @@ export class Connection implements Routable {
     this.#inBackoff = false;
     const generation = ++this.#generation;
     const { connectTimeout } = this.#host.options;
-    this.#connectTimer = setTimeout(() => this.#giveUp(`no open within connectTimeout (${connectTimeout} ms)`), connectTimeout);
+    this.#connectTimer = setTimeout(
+      () => this.#giveUp(`${this.#settingUp ? "setup not done" : "no open"} within connectTimeout (${connectTimeout} ms)`),
+      connectTimeout,
+    );
     // A late URL is stale once this attempt gave up (connectTimeout): the slot is backing off.
     const current = (): boolean => this.#generation === generation && this.#state === "connecting" && !this.#inBackoff;
     resolveUrl(this.#resolveUrl, this.index, current, (url) => this.#open(url), (e) => this.#cannotStart("the url function failed", e));
   }
 
-  /**
-   * Applies the recovery plan after a lost socket: `attempt` failed attempts
-   * in a row so far; reconnect after `delay` ms, or leave the pool (`remove()`).
-   */
+  /** Applies the recovery plan after a lost socket: `attempt` failures in a row; reconnect after `delay` ms, or leave. */
   recover(plan: { readonly attempt: number; readonly reconnect: boolean; readonly delay: number }): void {
     this.#attempt = plan.attempt;
     this.#clearTimers();
@@ -182,20 +186,15 @@ export class Connection implements Routable {
     this.#exclusive = exclusive;
   }
 
-  /**
-   * Make-before-break: `replacement` is opening to take over. This connection
-   * keeps serving until it opens, or for `connectTimeout` ms at most; then the
-   * pool is told to drain it (`onDrainDue`).
-   */
+  /** Make-before-break: this connection serves until `replacement` opens, or `connectTimeout` ms at most; then `onDrainDue`. */
   awaitReplacement(replacement: Connection): void {
     this.#replacement = replacement;
     this.#drainTimer = setTimeout(() => this.#host.onDrainDue(this), this.#host.options.connectTimeout);
   }
 
   /**
-   * Enters `draining`: no new calls; its calls in flight have `drainTimeout`
-   * ms to finish before the socket is terminated. Returns the calls that
-   * waited in its queue, for the pool to move (`undefined`: it was not open).
+   * Enters `draining`: no new calls; its calls in flight have `drainTimeout` ms before the socket is terminated.
+   * Returns the calls that waited in its queue, for the pool to move (`undefined`: it was not open).
    */
   beginDraining(): PendingCall[] | undefined {
     clearTimeout(this.#drainTimer);
@@ -274,6 +273,20 @@ export class Connection implements Routable {
   }
 
   #onOpen(): void {
+    const setup = this.#host.options.setup;
+    if (setup === undefined) return this.#opened();
+    // `setup` first: only its calls go on this socket until it resolves; connectTimeout covers it too.
+    this.#settingUp = true;
+    const generation = this.#generation;
+    const current = (): boolean => this.#generation === generation && this.#settingUp;
+    this.#host.onSetup(this).then(
+      () => current() && this.#opened(),
+      (error: unknown) => current() && this.#cannotStart("setup failed", error),
+    );
+  }
+
+  #opened(): void {
+    this.#settingUp = false;
     clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
     this.#state = "open";
@@ -336,7 +349,7 @@ export class Connection implements Routable {
     clearTimeout(this.#bufferPoll);
     clearTimeout(this.#closingTimer);
     this.#connectTimer = this.#bufferPoll = this.#closingTimer = undefined;
-    this.#closing = false;
+    this.#closing = this.#settingUp = false;
     this.#heartbeat.stop();
     const socket = this.#socket;
     this.#socket = undefined;
@@ -404,13 +417,9 @@ export class Connection implements Routable {
       }
       const call = this.#queue.next()!; // there is a live one: queued > 0
       this.#host.counts.queued--;
-      // A call whose deadline passed while it waited is never written: the
-      // server must not run what the caller is told timed out. (Its own
-      // timer may not have fired yet, e.g. when the window opened in the
-      // same tick.)
-      // Less than 1 ms left counts as expired: timers fire in whole ms, and
-      // calls made together (microseconds apart) must not split so that the
-      // window opened by the first one's timeout sends the next one.
+      // Past its deadline (its timer may not have fired yet), a call is never written: the server must not run
+      // what its caller is told timed out. Under 1 ms left counts as past: timers fire in whole ms, and calls made
+      // together must not split so that the window opened by the first one's timeout sends the next one.
       if (now === 0) now = this.#host.now();
       if (call.deadline < now + 1) {
         detach(call);
@@ -423,12 +432,9 @@ export class Connection implements Routable {
   }
 
   /**
-   * Writes a call to the socket now; the caller checked state and window.
-   * What is refused here was never written, and the pool is told so: a call
-   * whose signal was aborted (however a group of calls settles, a call its
-   * caller was told is cancelled never reaches the server), a socket whose
-   * close has begun (runtimes discard such frames silently), a frame over
-   * `maxRequestSize`.
+   * Writes a call now (the caller checked state and window), unless its signal was aborted, the socket's close
+   * has begun (runtimes discard such frames) or its frame is over `maxRequestSize`: then the pool is told it was
+   * never written, whatever order a group of calls settles in.
    */
   write(call: PendingCall): void {
     const host = this.#host;
@@ -477,12 +483,9 @@ export class Connection implements Routable {
   }
 
   /**
-   * The socket's close has begun (a close frame came in, or `close()` was
-   * called on it) and the close event has not come yet: no more writes, the
-   * queue moves, and if the handshake does not complete within
-   * {@link CLOSE_GRACE_MS} (a peer that stopped reading) the socket is
-   * terminated and reported lost, so that calls in flight need not wait
-   * out their deadline.
+   * The socket's close has begun (a close frame came in, or `close()` was called) before its close event: no more
+   * writes, the queue moves, and a handshake not done within {@link CLOSE_GRACE_MS} (a peer that stopped reading)
+   * ends in a terminate, so that calls in flight need not wait out their deadline.
    */
   #closeBegan(): void {
     this.#closing = true;

@@ -28,6 +28,8 @@ export interface ConnectionHost<C> {
   nextId(): RequestId;
   now(): number;
   onOpen(conn: C): void;
+  /** The socket opened and the pool has a `setup`: run it; the connection opens when it resolves, fails to when it rejects. */
+  onSetup(conn: C): Promise<void>;
   onReply(conn: C, call: PendingCall, message: Incoming): void;
   /** A reply to a call could not be read (the call carries the `ProtocolError`; counted, no event). */
   countProtocolError(): void;

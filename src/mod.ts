@@ -18,8 +18,7 @@
 
 export { Pool } from "./pool.ts";
 export type { CallAllResult, CallRequest } from "./callall.ts";
-export type { BatchResult, PinnedCallOptions, PinnedConnection, SessionOptions } from "./session.ts";
-export type { BatchRequest } from "./call.ts";
+export type { SessionOptions } from "./session.ts";
 export { jsonRpc } from "./codec.ts";
 export type { Codec, FrameData, Incoming, JsonRpcOptions, OutgoingRequest, RemoteErrorShape, RequestId } from "./codec.ts";
 export {
@@ -37,7 +36,18 @@ export {
 export type { ErrorCode } from "./errors.ts";
 export { ConnectionEvent, NotificationEvent, PoolChangeEvent, PoolErrorEvent, PoolEvent, RerouteEvent } from "./events.ts";
 export type { PoolEventMap } from "./events.ts";
-export type { CallOptions, HeartbeatOptions, PoolOptions, PoolUpdate, ReconnectOptions, RetryMode } from "./options.ts";
+export type {
+  BatchRequest,
+  BatchResult,
+  CallOptions,
+  HeartbeatOptions,
+  PinnedCallOptions,
+  PinnedConnection,
+  PoolOptions,
+  PoolUpdate,
+  ReconnectOptions,
+  RetryMode,
+} from "./options.ts";
 export type { Endpoint, UrlSource } from "./endpoints.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./socket.ts";
 export type { ConnectionSnapshot, LatencySnapshot, PoolStats } from "./stats.ts";

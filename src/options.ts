@@ -9,7 +9,8 @@
 import { type Codec, jsonRpc, type RequestId } from "./codec.ts";
 import type { WebSocketConstructor } from "./socket.ts";
 import type { ConnectionInfo, StrategyFunction, StrategyName } from "./strategies.ts";
-import { InvalidConfigError } from "./errors.ts";
+import { InvalidConfigError, type ProtocolError, type RemoteError } from "./errors.ts";
+import type { ConnectionSnapshot } from "./stats.ts";
 import { checkBoolean, checkNumber, checkObject, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
 
 /** How a socket that died or failed to connect is brought back. */
@@ -55,6 +56,33 @@ export interface HeartbeatOptions {
 
 /** What happens to calls already sent when their socket dies (see `PoolOptions.retry`). */
 export type RetryMode = "idempotent" | "always" | "never";
+
+/** One request of a `pool.batch`. */
+export interface BatchRequest {
+  method: string;
+  params?: unknown;
+}
+
+/**
+ * One entry of a `batch` result, shaped like `Promise.allSettled`'s: the
+ * server's error for that request is a `RemoteError`, a reply that could
+ * not be read a `ProtocolError`.
+ */
+export type BatchResult<T = unknown> = { status: "fulfilled"; value: T } | { status: "rejected"; reason: RemoteError | ProtocolError };
+
+/** Options of a call made through a pinned handle: no routing. */
+export type PinnedCallOptions = Omit<CallOptions, "filter" | "key">;
+
+/** A socket lent by `withConnection`: calls made through it go to that socket, in order. */
+export interface PinnedConnection {
+  /** The connection's id, as in `pool.connections()`. */
+  readonly id: number;
+  call<T = unknown>(method: string, params?: unknown, options?: PinnedCallOptions): Promise<T>;
+  notify(method: string, params?: unknown): void;
+  batch(requests: readonly BatchRequest[], options?: PinnedCallOptions): Promise<BatchResult[]>;
+  /** The connection as `pool.connections()` shows it now. */
+  snapshot(): ConnectionSnapshot;
+}
 
 /** Options of `new Pool(url, options)`. */
 export interface PoolOptions {
@@ -117,6 +145,18 @@ export interface PoolOptions {
   maxBuffered?: number;
   /** Latency samples kept for percentiles. @default 1024 */
   latencyWindow?: number;
+  /**
+   * A step every new socket runs before it takes calls: on the first
+   * connect, every reconnect and every replacement (TTL, `reload`, `resize`),
+   * e.g. `async (connection) => { await connection.call("login", [token]) }`.
+   * Its calls (through `connection`, a handle pinned to that socket) are the
+   * only ones written there until it resolves; the others wait, as for a
+   * socket still connecting, and the socket's `open` event comes after it.
+   * A setup that throws, rejects or outlasts `connectTimeout` is a failed
+   * connect attempt: a `ConnectError` event with its cause, then backoff.
+   * @default undefined (none)
+   */
+  setup?: (connection: PinnedConnection) => void | Promise<void>;
 }
 
 /** Options of one call. */
@@ -158,6 +198,7 @@ export interface ResolvedOptions {
   maxRequestSize: number;
   maxBuffered: number;
   latencyWindow: number;
+  setup: ((connection: PinnedConnection) => void | Promise<void>) | undefined;
 }
 
 /** `[default, min, max]` of a numeric option; no `max`: no upper bound (counts) or MAX_DELAY (durations). */
@@ -204,6 +245,7 @@ const KNOWN = [
   "WebSocket",
   "protocols",
   "maxRequestSize",
+  "setup",
 ];
 const CALL_KEYS = ["timeout", "signal", "idempotent", "filter", "key"];
 
@@ -219,6 +261,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     generateId: o.generateId,
     WebSocket: o.WebSocket,
     protocols: o.protocols,
+    setup: o.setup,
     reconnect: false,
     heartbeat: false,
   };
@@ -280,6 +323,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     fail("generateId", "a function returning a string or number", o.generateId);
   }
   if (o.WebSocket !== undefined && typeof o.WebSocket !== "function") fail("WebSocket", "a WebSocket constructor", o.WebSocket);
+  if (o.setup !== undefined && typeof o.setup !== "function") fail("setup", "a function of the new socket's pinned handle", o.setup);
   if (
     o.protocols !== undefined && typeof o.protocols !== "string" &&
     !(Array.isArray(o.protocols) && o.protocols.every((p) => typeof p === "string"))
@@ -323,34 +367,22 @@ export type PoolUpdate = Pick<
   | "maxBuffered"
   | "maxMessageSize"
   | "maxRequestSize"
+  | "setup"
 >;
 
-const LIVE: readonly (keyof PoolUpdate)[] = [
-  "ttl",
-  "revive",
-  "strategy",
-  "maxInFlight",
-  "maxQueue",
-  "timeout",
-  "heartbeat",
-  "reconnect",
-  "retry",
-  "drainTimeout",
-  "connectTimeout",
-  "maxBuffered",
-  "maxMessageSize",
-  "maxRequestSize",
-];
 
 /** Options fixed for a pool's life, and what to do instead. */
 const FIXED: Readonly<Record<string, string>> = {
   size: "use `pool.resize(size)`",
   codec: "make a new pool",
-  generateId: "make a new pool (request ids must stay unique for the pool's life)",
+  generateId: "make a new pool",
   WebSocket: "make a new pool",
-  protocols: "make a new pool, or `pool.reload()` with a `url` function",
+  protocols: "make a new pool",
   latencyWindow: "make a new pool",
 };
+
+/** Options `pool.update()` can change: all but the fixed ones. */
+const LIVE = KNOWN.filter((key) => !(key in FIXED));
 
 /**
  * Validates `input` exactly as the constructor would, on top of `current`

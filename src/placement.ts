@@ -57,11 +57,15 @@ export class Placer {
   place(call: PendingCall, placement: Placement, from?: Connection): Connection | null | undefined {
     const pin = call.pin;
     if (pin !== undefined) {
-      if (pin.conn.generation !== pin.generation || (pin.conn.state !== "open" && pin.conn.state !== "draining")) {
-        this.#host.fail(call, pinnedLost(call, pin.conn.id));
+      const conn = pin.conn as Connection;
+      const live = pin.setup === true ? conn.settingUp : conn.state === "open" || conn.state === "draining";
+      if (conn.generation !== pin.generation || !live) {
+        this.#host.fail(call, pinnedLost(call, conn.id));
         return undefined;
       }
-      return this.#deliver(call, pin.conn as Connection, placement);
+      if (pin.setup !== true) return this.#deliver(call, conn, placement);
+      conn.write(call); // setup's calls go at once, ahead of the calls waiting for the socket
+      return call.where === SETTLED ? undefined : conn;
     }
     let target: Connection | null | undefined;
     try {

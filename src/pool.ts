@@ -10,19 +10,7 @@
 
 import { AbortWatch } from "./aborts.ts";
 import { callAll, type CallAllResult, type CallRequest } from "./callall.ts";
-import {
-  type BatchRequest,
-  type CallKind,
-  checkBatch,
-  CONN_QUEUE,
-  IN_FLIGHT,
-  label,
-  PendingCall,
-  type Pin,
-  POOL_QUEUE,
-  SETTLED,
-  whereText,
-} from "./call.ts";
+import { type CallKind, checkBatch, CONN_QUEUE, IN_FLIGHT, label, PendingCall, type Pin, POOL_QUEUE, SETTLED, whereText } from "./call.ts";
 import type { Incoming } from "./codec.ts";
 import type { Connection } from "./connection.ts";
 import type { CallCounts } from "./host.ts";
@@ -42,8 +30,11 @@ import {
 import { IdleWatch } from "./idle.ts";
 import { requestIds } from "./ids.ts";
 import {
+  type BatchRequest,
+  type BatchResult,
   type CallOptions,
   checkCallOptions,
+  type PinnedConnection,
   type PoolOptions,
   type PoolUpdate,
   type ResolvedOptions,
@@ -54,7 +45,7 @@ import { Placer } from "./placement.ts";
 import { type LostSocket, planRecovery } from "./recovery.ts";
 import { outcomeOf } from "./replies.ts";
 import { oversize } from "./wire.ts";
-import { type BatchResult, type PinnedConnection, type SessionHost, type SessionOptions, withConnection } from "./session.ts";
+import { pinnedHandle, type SessionHost, type SessionOptions, withConnection } from "./session.ts";
 import type { WebSocketConstructor } from "./socket.ts";
 import { type ConnectionSnapshot, type PoolStats, StatsRecorder } from "./stats.ts";
 import { createStrategy } from "./strategies.ts";
@@ -115,6 +106,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       nextId: requestIds(o.generateId),
       now,
       onReply: (c, call, message) => this.#onReply(c, call, message),
+      onSetup: (c) => {
+        const pin: Pin = { conn: c, generation: c.generation, ended: false, setup: true };
+        const run = Promise.resolve().then(() => o.setup!(pinnedHandle(this.#session, c, pin)));
+        return run.finally(() => void (pin.ended = true));
+      },
       countProtocolError: () => this.#stats.protocolErrors++,
       onNotification: (c, method, params) => this.#emit(new NotificationEvent(method, params, c.id)),
       onError: (c, error) => {

@@ -11,7 +11,7 @@
 import { label, type PendingCall } from "./call.ts";
 import type { Incoming } from "./codec.ts";
 import { ProtocolError, RemoteError } from "./errors.ts";
-import type { BatchResult } from "./session.ts";
+import type { BatchResult } from "./options.ts";
 
 /** A call's outcome: `{ ok: true, value }` or `{ ok: false, error }`. */
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: RemoteError | ProtocolError };

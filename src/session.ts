@@ -9,33 +9,10 @@
  * @module
  */
 
-import type { BatchRequest, Pin } from "./call.ts";
+import type { Pin } from "./call.ts";
 import type { Connection } from "./connection.ts";
-import type { ProtocolError, RemoteError } from "./errors.ts";
-import type { CallOptions } from "./options.ts";
-import type { ConnectionSnapshot } from "./stats.ts";
+import type { BatchRequest, BatchResult, CallOptions, PinnedCallOptions, PinnedConnection } from "./options.ts";
 import { checkNumber, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
-
-/**
- * One entry of a `batch` result, shaped like `Promise.allSettled`'s: the
- * server's error for that request is a `RemoteError`, a reply that could
- * not be read a `ProtocolError`.
- */
-export type BatchResult<T = unknown> = { status: "fulfilled"; value: T } | { status: "rejected"; reason: RemoteError | ProtocolError };
-
-/** Options of a call made through a pinned handle: no routing. */
-export type PinnedCallOptions = Omit<CallOptions, "filter" | "key">;
-
-/** A socket lent by `withConnection`: calls made through it go to that socket, in order. */
-export interface PinnedConnection {
-  /** The connection's id, as in `pool.connections()`. */
-  readonly id: number;
-  call<T = unknown>(method: string, params?: unknown, options?: PinnedCallOptions): Promise<T>;
-  notify(method: string, params?: unknown): void;
-  batch(requests: readonly BatchRequest[], options?: PinnedCallOptions): Promise<BatchResult[]>;
-  /** The connection as `pool.connections()` shows it now. */
-  snapshot(): ConnectionSnapshot;
-}
 
 /** Options of `withConnection`. */
 export interface SessionOptions {
@@ -74,19 +51,24 @@ export async function withConnection<T>(
   const conn = await host.acquire(options.timeout ?? host.defaultTimeout);
   const pin: Pin = { conn, generation: conn.generation, ended: false };
   if (exclusive) host.checkOut(conn);
-  const handle: PinnedConnection = {
-    id: conn.id,
-    call: <R>(method: string, params?: unknown, opts?: PinnedCallOptions) => host.call(method, params, opts, pin) as Promise<R>,
-    notify: (method, params) => host.notify(method, params, pin),
-    batch: (requests, opts) => host.batch(requests, opts, pin),
-    snapshot: () => conn.snapshot(host.now()),
-  };
+  const handle = pinnedHandle(host, conn, pin);
   try {
     return await fn(handle);
   } finally {
     pin.ended = true;
     if (exclusive) host.checkIn(conn);
   }
+}
+
+/** The handle through which calls go to `conn` only, for the session (or the `setup` step) of `pin`. */
+export function pinnedHandle(host: SessionHost, conn: Connection, pin: Pin): PinnedConnection {
+  return {
+    id: conn.id,
+    call: <R>(method: string, params?: unknown, opts?: PinnedCallOptions) => host.call(method, params, opts, pin) as Promise<R>,
+    notify: (method, params) => host.notify(method, params, pin),
+    batch: (requests, opts) => host.batch(requests, opts, pin),
+    snapshot: () => conn.snapshot(host.now()),
+  };
 }
 
 /**
