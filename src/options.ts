@@ -370,7 +370,6 @@ export type PoolUpdate = Pick<
   | "setup"
 >;
 
-
 /** Options fixed for a pool's life, and what to do instead. */
 const FIXED: Readonly<Record<string, string>> = {
   size: "use `pool.resize(size)`",
