@@ -3,6 +3,7 @@ import WebSocket from "ws";
 import { connect } from "node:net";
 import { own, startServer } from "../fixtures/harness.ts";
 import type { AdminState } from "../fixtures/server.ts";
+import { waitFor } from "../fixtures/pool-helpers.ts";
 
 // ───────────────────────────── raw ws client helper ─────────────────────────────
 
@@ -362,6 +363,31 @@ describe("demo RPC server: reply faults", () => {
     expect(await b.next()).toEqual({ jsonrpc: "2.0", method: "news", params: { x: 1 } });
     expect(s.connections().find((x) => x.id === ida)?.sent).toBe(1);
     expect(s.connections().find((x) => x.id === idb)?.sent).toBe(2);
+  });
+
+  it("eth_subscribe / eth_subscription / eth_unsubscribe: one sequence per server, counted live subscriptions", async () => {
+    const s = await startServer({ subscriptionInterval: 10 });
+    const a = await client(s.url);
+    const b = await client(s.url);
+    const ida = (await a.call("eth_subscribe", ["newHeads"])).result;
+    const idb = (await b.call("eth_subscribe", ["newHeads"])).result;
+    expect(typeof ida).toBe("string");
+    expect(ida).not.toBe(idb);
+    expect(s.liveSubscriptions()).toBe(2);
+    const na = await a.next((m) => m.method === "eth_subscription");
+    expect(na.params.subscription).toBe(ida);
+    const nb = await b.next((m) => m.method === "eth_subscription" && m.params.result.number === na.params.result.number + 1);
+    expect(nb.params.subscription).toBe(idb);
+    expect((await b.call("eth_unsubscribe", [ida])).result).toBe(false); // not its socket's
+    expect((await a.call("eth_unsubscribe", [ida])).result).toBe(true);
+    expect(s.liveSubscriptions()).toBe(1);
+    expect(s.unsubscribes).toBe(1);
+    s.refuseSubscriptions = true;
+    expect((await a.call("eth_subscribe", ["newHeads"])).error.code).toBe(-32005);
+    expect((await a.call("eth_subscribe", ["pendingTransactions"])).error.code).toBe(-32602);
+    b.ws.terminate();
+    await waitFor(() => s.liveSubscriptions() === 0);
+    expect(s.subscribeParams).toHaveLength(4);
   });
 
   it("ticker pushes notifications at the interval", async () => {
