@@ -54,6 +54,13 @@ export interface Codec {
   encodeBatch?(requests: readonly OutgoingRequest[]): FrameData;
   /** One inbound frame → one message or a list of messages (a batch reply). */
   decode(data: FrameData): Incoming | readonly Incoming[];
+  /**
+   * Which subscription a notification belongs to (`id`: the server's
+   * subscription id, as the subscribe call returned it) and its event;
+   * `undefined`: none. Without it, the JSON-RPC convention:
+   * `params.subscription` and `params.result`.
+   */
+  subscriptionOf?(method: string, params: unknown): { id: unknown; event: unknown } | undefined;
 }
 
 const textDecoder = /* @__PURE__ */ new TextDecoder();

@@ -40,9 +40,10 @@ export class Connection implements Routable {
   readonly latency: LatencyWindow;
   /** The URL in use, credentials redacted. */
   url: string;
-  /** Frames sent and received, across reconnects. */
+  /** Frames sent and received, across reconnects; subscriptions it carries (kept by subscriptions.ts). */
   sent = 0;
   received = 0;
+  subscriptions = 0;
 
   readonly #host: ConnectionHost<Connection>;
   readonly #resolveUrl: (index: number) => string | Promise<string>;
@@ -264,9 +265,8 @@ export class Connection implements Routable {
     socket.onclose = (event: { code: number; reason: string }) => this.#onClose(event.code, event.reason);
     // `ws`: a pong answers the heartbeat's protocol ping.
     if (typeof socket.on === "function") socket.on("pong", () => this.#socket === socket && this.#heartbeat.heard(this.#host.now()));
-    // An error is always followed by a close event; the close decides. Node's
-    // ws and Deno say why a socket failed ("Unexpected server response: 401",
-    // "connect ECONNREFUSED …"); browsers do not. Kept for the close reason.
+    // An error is always followed by a close event; the close decides. Node's ws and Deno say why a socket failed
+    // ("Unexpected server response: 401", "connect ECONNREFUSED …"); browsers do not. Kept for the close reason.
     socket.onerror = (event: { message?: unknown; error?: unknown } | null) => {
       if (typeof event?.message === "string" && event.message !== "") this.#failure = event.error ?? new Error(event.message);
     };
@@ -476,8 +476,7 @@ export class Connection implements Routable {
       host.counts.inFlight++;
     }
     call.sentAt = host.now();
-    // A socket that died unnoticed still "accepts" the frame (browsers and ws
-    // drop it silently); its close event then handles the call as lost.
+    // A socket that died unnoticed still "accepts" the frame (browsers and ws drop it silently): its close event then handles the call as lost.
     this.#send(frame);
     if (!call.expectsReply) host.onWrittenNoReply(call);
   }
@@ -586,6 +585,7 @@ export class Connection implements Routable {
       received: this.received,
       attempt: this.#attempt,
       exclusive: this.#exclusive,
+      subscriptions: this.subscriptions,
       tags: this.tags,
       latency: this.latency.snapshot(),
     };

@@ -33,6 +33,8 @@ export interface ConnectionSetHost {
   moveQueued(from: Connection, calls: readonly PendingCall[]): void;
   /** A connection can take calls: place the calls waiting in the pool queue. */
   placeWaiting(): void;
+  /** `conn` expires or drains: what it carries should move (make-before-break). */
+  leaving(conn: Connection): void;
   /** The last connection is gone: whatever waits can never be sent (the error to fail it with). */
   noneLeft(error: NoConnectionError): void;
   /** A connection expired (counted in stats). */
@@ -124,6 +126,7 @@ export class ConnectionSet {
   expire(conn: Connection): void {
     this.#host.expired();
     this.#host.emit(new ConnectionEvent("expire", conn.snapshot(this.#connectionHost.now())));
+    this.#host.leaving(conn);
     if (this.#connectionHost.options.revive && this.#host.state() === "open") {
       // The replacement opens first; this connection keeps serving until then
       // (or until connectTimeout, if the server is slow).
@@ -141,12 +144,13 @@ export class ConnectionSet {
     if (queued === undefined) return;
     this.#leaving.set(conn, why ?? this.#leaving.get(conn) ?? "expired");
     this.#host.moveQueued(conn, queued);
+    this.#host.leaving(conn);
     if (conn.inFlight === 0 && conn.queued === 0) this.retire(conn);
   }
 
-  /** A drained connection closes with 1000 and leaves the pool. */
+  /** A drained connection closes with 1000 and leaves the pool (not while it carries subscriptions: they move first, or it drains out). */
   retire(conn: Connection): void {
-    if (conn.state === "closed") return;
+    if (conn.state === "closed" || conn.subscriptions > 0) return;
     this.remove(conn);
     const snapshot = conn.snapshot(this.#connectionHost.now());
     const reason = this.#leaving.get(conn) ?? "expired";

@@ -116,6 +116,27 @@ export class PoolChangeEvent extends Event {
   }
 }
 
+/** A subscription moved to another socket (on the subscription and on the pool). */
+export class ResubscribeEvent extends Event {
+  /** The subscribe method. */
+  readonly method: string;
+  /** The server's new subscription id. */
+  readonly id: unknown;
+  /** Ms without an event delivered: from the last one (or the first confirmation) until the move was confirmed. */
+  readonly gap: number;
+  /** Ids of the sockets it left and now lives on. */
+  readonly from: number;
+  readonly to: number;
+  constructor(method: string, id: unknown, gap: number, from: number, to: number) {
+    super("resubscribe");
+    this.method = method;
+    this.id = id;
+    this.gap = gap;
+    this.from = from;
+    this.to = to;
+  }
+}
+
 /** Event type → event class, for typed listeners. */
 export interface PoolEventMap {
   open: ConnectionEvent;
@@ -131,6 +152,7 @@ export interface PoolEventMap {
   update: PoolChangeEvent;
   reload: PoolChangeEvent;
   reloaded: PoolChangeEvent;
+  resubscribe: ResubscribeEvent;
 }
 
 /** `addEventListener` / `removeEventListener` typed by an event map such as {@link PoolEventMap}. */

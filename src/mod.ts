@@ -34,7 +34,17 @@ export {
   TimeoutError,
 } from "./errors.ts";
 export type { ErrorCode } from "./errors.ts";
-export { ConnectionEvent, NotificationEvent, PoolChangeEvent, PoolErrorEvent, PoolEvent, RerouteEvent } from "./events.ts";
+export {
+  ConnectionEvent,
+  NotificationEvent,
+  PoolChangeEvent,
+  PoolErrorEvent,
+  PoolEvent,
+  RerouteEvent,
+  ResubscribeEvent,
+} from "./events.ts";
+export { Subscription } from "./subscriptions.ts";
+export type { SubscribeOptions } from "./subscriptions.ts";
 export type { PoolEventMap } from "./events.ts";
 export type {
   BatchRequest,
@@ -50,6 +60,6 @@ export type {
 } from "./options.ts";
 export type { Endpoint, UrlSource } from "./endpoints.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./socket.ts";
-export type { ConnectionSnapshot, LatencySnapshot, PoolStats } from "./stats.ts";
+export type { ConnectionSnapshot, LatencySnapshot, PoolStats, SubscriptionStats } from "./stats.ts";
 export type { CallInfo, ConnectionInfo, ConnectionState, StrategyFunction, StrategyName } from "./strategies.ts";
 export { redactUrl } from "./endpoints.ts";

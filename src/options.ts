@@ -157,6 +157,8 @@ export interface PoolOptions {
    * @default undefined (none)
    */
   setup?: (connection: PinnedConnection) => void | Promise<void>;
+  /** Subscriptions (`pool.subscribe`) one socket carries at most; more go to other sockets, or wait. @default 1000 */
+  maxSubscriptionsPerSocket?: number;
 }
 
 /** Options of one call. */
@@ -198,6 +200,7 @@ export interface ResolvedOptions {
   maxRequestSize: number;
   maxBuffered: number;
   latencyWindow: number;
+  maxSubscriptionsPerSocket: number;
   setup: ((connection: PinnedConnection) => void | Promise<void>) | undefined;
 }
 
@@ -213,6 +216,7 @@ const COUNTS: Table = {
   maxMessageSize: [16 * 1024 * 1024, 1],
   maxBuffered: [1024 * 1024, 1],
   latencyWindow: [1024, 1, 1_000_000],
+  maxSubscriptionsPerSocket: [1000, 1],
 };
 /** Durations in ms, at most MAX_DELAY (what `setTimeout` honours). */
 const DURATIONS: Table = { timeout: [30_000, 1], ttl: [0, 0], drainTimeout: [30_000, 0], connectTimeout: [10_000, 1] };
@@ -368,6 +372,7 @@ export type PoolUpdate = Pick<
   | "maxMessageSize"
   | "maxRequestSize"
   | "setup"
+  | "maxSubscriptionsPerSocket"
 >;
 
 /** Options fixed for a pool's life, and what to do instead. */

@@ -49,6 +49,7 @@ import { pinnedHandle, type SessionHost, type SessionOptions, withConnection } f
 import type { WebSocketConstructor } from "./socket.ts";
 import { type ConnectionSnapshot, type PoolStats, StatsRecorder } from "./stats.ts";
 import { createStrategy } from "./strategies.ts";
+import { type SubscribeOptions, type Subscription, Subscriptions } from "./subscriptions.ts";
 import { checkNumber, fail, MAX_DELAY, timeoutOption } from "./validate.ts";
 import { defaultWebSocket, onWake } from "./websocket.ts";
 
@@ -74,6 +75,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   });
   readonly #session: SessionHost;
   readonly #placer: Placer;
+  readonly #subs: Subscriptions;
   #seq = 0;
   #state: "open" | "closing" | "closed" = "open";
   readonly #idle = new IdleWatch(this.#counts, () => this.#emit(new PoolEvent("idle")));
@@ -112,7 +114,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         return run.finally(() => void (pin.ended = true));
       },
       countProtocolError: () => this.#stats.protocolErrors++,
-      onNotification: (c, method, params) => this.#emit(new NotificationEvent(method, params, c.id)),
+      onNotification: (c, method, params) =>
+        this.#subs.notify(c, method, params) || this.#emit(new NotificationEvent(method, params, c.id)),
       onError: (c, error) => {
         if (error instanceof ProtocolError) this.#stats.protocolErrors++;
         this.#emit(new PoolErrorEvent(error, c.id));
@@ -123,7 +126,10 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         if (why === "aborted") this.#fail(call, call.signal!.reason, "ABORTED");
         else this.#placer.place(call, "move", c); // never written: it may go anywhere, deadline kept
       },
-      onClosing: (c) => this.#placer.moveQueued(c, c.takeQueued(), { waitForFrom: false }),
+      onClosing: (c) => {
+        this.#subs.moveFrom(c, false);
+        this.#placer.moveQueued(c, c.takeQueued(), { waitForFrom: false });
+      },
       onLost: (c, loss) => this.#onLost(c, loss),
       onRoom: () => this.#placer.placeWaiting(),
       onExpired: (call, c) =>
@@ -144,7 +150,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       {
         state: () => this.#state,
         moveQueued: (from, calls) => this.#placer.moveQueued(from, calls, { waitForFrom: false }),
-        placeWaiting: () => this.#placer.placeWaiting(),
+        placeWaiting: () => {
+          this.#placer.placeWaiting();
+          this.#subs.wake();
+        },
+        leaving: (c) => this.#subs.moveFrom(c, true),
         noneLeft: (error) => this.#placer.failWaiting(() => error),
         expired: () => this.#stats.expired++,
         emit: (event) => this.#emit(event),
@@ -162,6 +172,15 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       fail: (call, error) => this.#fail(call, error),
       emit: (event) => this.#emit(event),
     }, this.#connections);
+    this.#subs = new Subscriptions({
+      options: o,
+      now,
+      state: () => this.#state,
+      list: () => this.#connections.list,
+      call: (method, params, opts, c) => this.#session.call(method, params, opts, { conn: c, generation: c.generation, ended: false }),
+      retire: (c) => this.#connections.retire(c),
+      emit: (event) => this.#emit(event),
+    });
     for (let i = 0; i < o.size; i++) this.#connections.add(i);
     if (o.heartbeat !== false) this.#unwake = onWake(() => this.#connections.list.forEach((c) => c.checkNow()));
     // Connect after the constructor returns, so listeners added right after
@@ -223,6 +242,17 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    */
   callAll<T = unknown>(requests: readonly CallRequest[], options: { concurrency?: number } = {}): Promise<CallAllResult<T>> {
     return callAll((m, p, o) => this.call<T>(m, p, o), requests, options, this.#options.size * this.#options.maxInFlight);
+  }
+
+  /**
+   * Subscribes on the server (`method`, e.g. `"eth_subscribe"`) and resolves,
+   * once it confirmed, to a {@link Subscription}: an async iterable of its
+   * events that moves to another socket when its own is lost, expires or
+   * drains (`resubscribe` events). `params` may be a function of the last
+   * event, called on every (re)subscribe. See {@link SubscribeOptions}.
+   */
+  subscribe<E = unknown>(method: string, params: unknown, options: SubscribeOptions<E>): Promise<Subscription<E>> {
+    return this.#subs.subscribe(method, params, options);
   }
 
   /**
@@ -383,6 +413,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #onLost(conn: Connection, loss: LostSocket): void {
     if (conn.state === "closed" || this.#state === "closed") return;
     const { code, reason, wasOpen } = loss;
+    this.#subs.moveFrom(conn, false);
     const plan = planRecovery(loss, conn.takeInFlight(), conn.takeQueued(), this.#options);
     conn.recover(plan);
     this.#connections.recordLoss(conn, loss, plan);
@@ -476,7 +507,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
 
   /** A fresh snapshot of the pool's numbers (see the README for each field). */
   stats(): PoolStats {
-    return this.#stats.snapshot(this.#connections.list, this.#counts, this.#options.maxInFlight);
+    return this.#stats.snapshot(this.#connections.list, this.#counts, this.#options.maxInFlight, this.#subs.stats());
   }
 
   /** One fresh snapshot per connection, in slot order. */
@@ -510,6 +541,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     } catch (error) {
       return Promise.reject(error);
     }
+    this.#subs.close(); // unsubscribes while calls are still accepted; close waits for those calls
     if (this.#state === "open") this.#state = "closing";
     this.#closePromise = (async () => {
       if (this.#shutdownPromise === undefined && !this.#idle.quiet) await this.#idle.wait(waitMs);
@@ -534,6 +566,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #shutdown(cause: unknown, how: string): Promise<void> {
     if (this.#shutdownPromise !== undefined) return this.#shutdownPromise;
     this.#state = "closed";
+    this.#subs.close();
     const options = cause === undefined ? undefined : { cause };
     const error = (call: PendingCall): PoolClosedError =>
       new PoolClosedError(`${label(call)} rejected: the pool was ${how} while it was ${this.#where(call)}`, options);

@@ -40,6 +40,19 @@ export interface PoolStats {
   expired: number;
   protocolErrors: number;
   latency: LatencySnapshot;
+  subscriptions: SubscriptionStats;
+}
+
+/** `pool.stats().subscriptions`. */
+export interface SubscriptionStats {
+  /** Subscriptions confirmed and not ended. */
+  active: number;
+  /** Moves to another socket. */
+  resubscribed: number;
+  /** Events dropped because their `key` was delivered recently. */
+  duplicatesDropped: number;
+  /** Events dropped, oldest first, from a full buffer (`bufferSize`). */
+  overflowed: number;
 }
 
 /** One socket in `pool.connections()` and in socket events. */
@@ -63,6 +76,8 @@ export interface ConnectionSnapshot {
   attempt: number;
   /** `withConnection({ exclusive: true })` holds it. */
   exclusive: boolean;
+  /** Subscriptions it carries. */
+  subscriptions: number;
   tags: Readonly<Record<string, string>>;
   latency: LatencySnapshot;
 }
@@ -129,7 +144,12 @@ export class StatsRecorder {
   }
 
   /** `pool.stats()`: the counters, and what `connections` and `calls` say now. */
-  snapshot(connections: Iterable<CountedConnection>, calls: { inFlight: number; queued: number }, maxInFlight: number): PoolStats {
+  snapshot(
+    connections: Iterable<CountedConnection>,
+    calls: { inFlight: number; queued: number },
+    maxInFlight: number,
+    subscriptions: SubscriptionStats,
+  ): PoolStats {
     let total = 0;
     let open = 0;
     let connecting = 0;
@@ -163,6 +183,7 @@ export class StatsRecorder {
       expired: this.expired,
       protocolErrors: this.protocolErrors,
       latency: this.latency.snapshot(),
+      subscriptions,
     };
   }
 }

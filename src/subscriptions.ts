@@ -1,0 +1,371 @@
+/**
+ * `pool.subscribe()`: server subscriptions that outlive their socket. Each
+ * lives on one connection (its server id is valid there only); when that
+ * socket is lost or starts closing it subscribes again on another, and when
+ * it expires or drains it subscribes on another first and then unsubscribes
+ * on the old one (make-before-break; a draining connection is not retired
+ * while it still carries one). Events go to a bounded buffer the
+ * {@link Subscription}'s async iterator reads.
+ *
+ * @module
+ */
+
+import type { Connection } from "./connection.ts";
+import { PoolClosedError, RemoteError, TimeoutError } from "./errors.ts";
+import { ResubscribeEvent, TypedEventTarget } from "./events.ts";
+import type { CallOptions, ResolvedOptions } from "./options.ts";
+import type { SubscriptionStats } from "./stats.ts";
+import { checkNumber, checkObject, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
+
+/** Options of `pool.subscribe`. */
+export interface SubscribeOptions<E = unknown> {
+  /** The method that ends the subscription on the server, called with `[id]` (e.g. `"eth_unsubscribe"`). */
+  unsubscribe: string;
+  /** The notification method that carries its events (e.g. `"eth_subscription"`); without it, any method whose subscription id matches. */
+  notification?: string;
+  /** Events whose key was delivered recently (the last 1024 keys) are dropped, counted in `duplicatesDropped`. */
+  key?: (event: E) => unknown;
+  /** Events kept for a slow consumer; on overflow the oldest is dropped, counted in `overflowed`. @default 1000 */
+  bufferSize?: number;
+  /** Ms for the server to confirm, and for each (un)subscribe call. @default the pool's `timeout` */
+  timeout?: number;
+  /** Aborting ends the subscription (unsubscribing); the promise, or the iterator, rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** What the subscriptions need of the pool. */
+export interface SubscriptionHost {
+  readonly options: ResolvedOptions;
+  now(): number;
+  /** The pool's state: `"open"`, `"closing"`, `"closed"`. */
+  state(): string;
+  /** The connections, in slot order. */
+  list(): readonly Connection[];
+  /** A call pinned to `conn`. */
+  call(method: string, params: unknown, options: CallOptions, conn: Connection): Promise<unknown>;
+  /** A draining connection that carries nothing any more may close. */
+  retire(conn: Connection): void;
+  emit(event: Event): void;
+}
+
+const KEYS = 1024;
+const noop = (): void => {};
+
+/** The state of one subscription, kept here; the {@link Subscription} reads it. */
+export interface Entry {
+  sub: Subscription<unknown>;
+  readonly method: string;
+  readonly params: unknown;
+  readonly o: SubscribeOptions;
+  readonly size: number;
+  readonly timeout: number;
+  /** The connection carrying it, and its server id there. */
+  carrier?: Connection | undefined;
+  sid?: unknown;
+  /** A subscribe call is in flight. */
+  busy?: boolean;
+  /** It needs another carrier. */
+  moving: boolean;
+  /** The socket it last left, for the `resubscribe` event. */
+  from: number;
+  confirmed?: boolean;
+  ended?: boolean;
+  lastEvent?: unknown;
+  /** When an event was last delivered (or it was first confirmed). */
+  lastAt: number;
+  buf: unknown[];
+  waiter?: ((r: IteratorResult<unknown>) => void) | undefined;
+  failWaiter?: ((error: unknown) => void) | undefined;
+  error?: unknown;
+  seen: Set<unknown>;
+  counts: { delivered: number; resubscribed: number; duplicatesDropped: number; overflowed: number };
+  settle: { resolve: (s: Subscription<unknown>) => void; reject: (e: unknown) => void };
+  timer?: ReturnType<typeof setTimeout>;
+  onAbort: () => void;
+  closing?: Promise<void>;
+}
+
+/**
+ * A live server subscription: an async iterable of its events
+ * (`for await (const event of sub)`; `break` unsubscribes), with
+ * `resubscribe` events when it moves to another socket.
+ */
+export class Subscription<E = unknown> extends TypedEventTarget<{ resubscribe: ResubscribeEvent }> implements AsyncIterableIterator<E> {
+  /** The subscribe method. */
+  readonly method: string;
+  readonly #e: Entry;
+  readonly #end: () => Promise<void>;
+
+  /** @internal made by `pool.subscribe` */
+  constructor(entry: Entry, end: () => Promise<void>) {
+    super();
+    this.method = entry.method;
+    this.#e = entry;
+    this.#end = end;
+  }
+
+  /** The server's subscription id now (it changes when the subscription moves). */
+  get id(): unknown {
+    return this.#e.sid;
+  }
+
+  /** Its counters: events delivered, moves, duplicates dropped (`key`), events dropped on overflow (`bufferSize`). */
+  stats(): { delivered: number; resubscribed: number; duplicatesDropped: number; overflowed: number } {
+    return { ...this.#e.counts };
+  }
+
+  /** Ends it: calls the unsubscribe method on its socket (best effort, errors swallowed) and ends the iterator. Idempotent. */
+  unsubscribe(): Promise<void> {
+    return this.#end();
+  }
+
+  next(): Promise<IteratorResult<E>> {
+    const e = this.#e;
+    return new Promise((resolve, reject) => {
+      if (e.buf.length > 0) return resolve({ value: e.buf.shift() as E, done: false });
+      const error = e.error;
+      e.error = undefined;
+      if (error !== undefined) reject(error);
+      else if (e.ended) resolve({ value: undefined, done: true });
+      else [e.waiter, e.failWaiter] = [resolve as (r: IteratorResult<unknown>) => void, reject];
+    });
+  }
+
+  /** `break` out of `for await`: unsubscribes. */
+  async return(): Promise<IteratorResult<E>> {
+    await this.#end();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/** Every subscription of one pool. */
+export class Subscriptions {
+  readonly #host: SubscriptionHost;
+  readonly #all = new Set<Entry>();
+  /** `connection id + server id` → its subscription; `null`: being unsubscribed, its late events are dropped. */
+  readonly #byId = new Map<string, Entry | null>();
+  readonly #counts = { resubscribed: 0, duplicatesDropped: 0, overflowed: 0 };
+
+  constructor(host: SubscriptionHost) {
+    this.#host = host;
+  }
+
+  stats(): SubscriptionStats {
+    let active = 0;
+    for (const e of this.#all) if (e.confirmed) active++;
+    return { active, ...this.#counts };
+  }
+
+  subscribe<E>(method: string, params: unknown, options: SubscribeOptions<E>): Promise<Subscription<E>> {
+    const host = this.#host;
+    if (host.state() !== "open") return Promise.reject(new PoolClosedError(`subscribe "${method}" refused: the pool is ${host.state()}`));
+    try {
+      if (typeof method !== "string" || method === "") fail("method", "a non-empty string", method);
+      const o = checkObject("options", options);
+      onlyKnown(o, ["unsubscribe", "notification", "key", "bufferSize", "timeout", "signal"]);
+      if (typeof o.unsubscribe !== "string" || o.unsubscribe === "") fail("unsubscribe", "a method name", o.unsubscribe);
+      if (o.notification !== undefined && typeof o.notification !== "string") fail("notification", "a method name", o.notification);
+      if (o.key !== undefined && typeof o.key !== "function") fail("key", "a function of the event", o.key);
+      if (o.bufferSize !== undefined) checkNumber("bufferSize", o.bufferSize, 1, Infinity, "an integer");
+      if (o.timeout !== undefined) checkNumber("timeout", o.timeout, 1, MAX_DELAY, "a number of ms");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const e: Entry = {
+        method,
+        params,
+        o: options as SubscribeOptions,
+        size: options.bufferSize ?? 1000,
+        timeout: options.timeout ?? host.options.timeout,
+        moving: true,
+        from: 0,
+        lastAt: 0,
+        buf: [],
+        seen: new Set(),
+        counts: { delivered: 0, resubscribed: 0, duplicatesDropped: 0, overflowed: 0 },
+        settle: { resolve: resolve as (s: Subscription<unknown>) => void, reject },
+        onAbort: () => void this.#end(e, signal!.reason),
+      } as Omit<Entry, "sub"> as Entry;
+      e.sub = new Subscription(e, () => this.#end(e));
+      e.timer = setTimeout(() => this.#end(e, new TimeoutError(`subscribe "${method}": not confirmed within ${e.timeout} ms`)), e.timeout);
+      signal?.addEventListener("abort", e.onAbort);
+      this.#all.add(e);
+      this.#open(e);
+    });
+  }
+
+  /**
+   * A notification came in on `conn`: `true` if it belonged to a subscription
+   * (delivered, or dropped as a late event of one being unsubscribed).
+   */
+  notify(conn: Connection, method: string, params: unknown): boolean {
+    const codec = this.#host.options.codec;
+    const p = params as { subscription?: unknown; result?: unknown } | null;
+    const found = codec.subscriptionOf !== undefined
+      ? codec.subscriptionOf(method, params)
+      : typeof p === "object" && p !== null && "subscription" in p
+      ? { id: p.subscription, event: p.result }
+      : undefined;
+    if (found === undefined) return false;
+    const e = this.#byId.get(idOn(conn, found.id));
+    if (e === undefined || (e !== null && e.o.notification !== undefined && e.o.notification !== method)) return false;
+    if (e !== null) this.#deliver(e, found.event);
+    return true;
+  }
+
+  /**
+   * The subscriptions on `conn` need another socket: at once if it is gone or
+   * closing (`alive: false`), else make-before-break (it expires or drains).
+   */
+  moveFrom(conn: Connection, alive: boolean): void {
+    for (const e of this.#all) {
+      if (e.carrier !== conn) continue;
+      e.moving = true;
+      e.from = conn.id;
+      if (!alive) this.#detach(e);
+      this.#open(e, conn);
+    }
+  }
+
+  /** A socket opened (or room appeared): the subscriptions waiting for one try again. */
+  wake(): void {
+    for (const e of this.#all) if (e.moving) this.#open(e);
+  }
+
+  /** The pool closes: every subscription ends, unsubscribing while the pool still can. */
+  close(): void {
+    for (const e of this.#all) void this.#end(e, undefined);
+  }
+
+  /** Subscribes `e` on the least loaded open socket other than its carrier and `avoid` (a lost one, not yet marked so). */
+  #open(e: Entry, avoid?: Connection): void {
+    const host = this.#host;
+    if (e.busy || e.ended || host.state() !== "open") return;
+    const cap = host.options.maxSubscriptionsPerSocket;
+    let to: Connection | undefined;
+    for (const c of host.list()) {
+      const usable = c !== e.carrier && c !== avoid && c.state === "open" && !c.expired && !c.retiring && !c.exclusive &&
+        c.subscriptions < cap;
+      if (usable && (to === undefined || c.subscriptions < to.subscriptions)) to = c;
+    }
+    if (to === undefined) return; // waits for wake()
+    let params: unknown;
+    try {
+      params = typeof e.params === "function" ? e.params(e.lastEvent) : e.params;
+    } catch (error) {
+      return void this.#end(e, error);
+    }
+    e.busy = true;
+    host.call(e.method, params, { timeout: e.timeout }, to).then((sid) => {
+      e.busy = false;
+      if (e.ended) return void this.#unsubscribe(e, to, sid);
+      const old = e.carrier;
+      if (old !== undefined) this.#unsubscribe(e, old, e.sid); // make-before-break: the old one ends after the new one runs
+      this.#detach(e);
+      e.carrier = to;
+      e.sid = sid;
+      to.subscriptions++;
+      this.#byId.set(idOn(to, sid), e);
+      e.moving = false;
+      const now = host.now();
+      if (!e.confirmed) {
+        e.confirmed = true;
+        e.lastAt = now;
+        clearTimeout(e.timer);
+        return e.settle.resolve(e.sub);
+      }
+      this.#counts.resubscribed++;
+      e.counts.resubscribed++;
+      const event = (): ResubscribeEvent => new ResubscribeEvent(e.method, sid, Math.round(now - e.lastAt), old?.id ?? e.from, to.id);
+      e.sub.dispatchEvent(event());
+      host.emit(event());
+    }, (error: unknown) => {
+      e.busy = false;
+      // Refused by the server (or never confirmed in time): final. A lost or slow socket: try another.
+      if (error instanceof RemoteError || (!e.confirmed && error instanceof TimeoutError)) void this.#end(e, error);
+      else queueMicrotask(() => this.#open(e));
+    });
+  }
+
+  /** Takes `e` off its carrier (a draining one may then close). */
+  #detach(e: Entry): void {
+    const c = e.carrier;
+    if (c === undefined) return;
+    e.carrier = undefined;
+    c.subscriptions--;
+    const k = idOn(c, e.sid);
+    if (this.#byId.get(k) === e) this.#byId.delete(k);
+    if (c.state === "draining" && c.inFlight + c.queued + c.subscriptions === 0) this.#host.retire(c);
+  }
+
+  /** Calls the unsubscribe method on `conn` (best effort); its late events are dropped meanwhile. */
+  #unsubscribe(e: Entry, conn: Connection, sid: unknown): Promise<void> {
+    if (conn.state !== "open" && conn.state !== "draining") return Promise.resolve();
+    const k = idOn(conn, sid);
+    this.#byId.set(k, null);
+    const forget = (): void => void (this.#byId.get(k) === null && this.#byId.delete(k));
+    return this.#host.call(e.o.unsubscribe, [sid], { timeout: e.timeout }, conn).then(forget, forget);
+  }
+
+  #deliver(e: Entry, event: unknown): void {
+    if (e.o.key !== undefined) {
+      let k: unknown;
+      try {
+        k = e.o.key(event);
+      } catch (error) {
+        return void this.#end(e, error);
+      }
+      if (e.seen.has(k)) {
+        e.counts.duplicatesDropped++;
+        this.#counts.duplicatesDropped++;
+        return;
+      }
+      e.seen.add(k);
+      if (e.seen.size > KEYS) e.seen.delete(e.seen.values().next().value);
+    }
+    e.lastEvent = event;
+    e.lastAt = this.#host.now();
+    e.counts.delivered++;
+    const waiter = e.waiter;
+    if (waiter !== undefined) {
+      e.waiter = e.failWaiter = undefined;
+      return waiter({ value: event, done: false });
+    }
+    if (e.buf.length >= e.size) {
+      e.buf.shift();
+      e.counts.overflowed++;
+      this.#counts.overflowed++;
+    }
+    e.buf.push(event);
+  }
+
+  /** Ends `e` (unsubscribing on its socket); with `error`, the promise or the iterator rejects with it. */
+  #end(e: Entry, error?: unknown): Promise<void> {
+    if (e.ended) return e.closing ?? Promise.resolve();
+    e.ended = true;
+    e.moving = false;
+    clearTimeout(e.timer);
+    e.o.signal?.removeEventListener("abort", e.onAbort);
+    this.#all.delete(e);
+    const c = e.carrier;
+    e.closing = c === undefined ? Promise.resolve() : this.#unsubscribe(e, c, e.sid);
+    this.#detach(e);
+    if (!e.confirmed) e.settle.reject(error ?? new PoolClosedError(`subscribe "${e.method}": the pool closed`));
+    else if (e.failWaiter !== undefined && error !== undefined) e.failWaiter(error);
+    else if (e.waiter !== undefined) e.waiter({ value: undefined, done: true });
+    else e.error = error;
+    e.waiter = e.failWaiter = undefined;
+    return e.closing.then(noop);
+  }
+}
+
+function idOn(conn: Connection, id: unknown): string {
+  return `${conn.id} ${String(id)}`;
+}
