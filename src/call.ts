@@ -9,6 +9,7 @@
 
 import type { Codec, RequestId } from "./codec.ts";
 import { InvalidConfigError } from "./errors.ts";
+import { checkObject, fail, onlyKnown } from "./validate.ts";
 import type { BatchRequest, CallOptions, RetryMode } from "./options.ts";
 import type { ConnectionInfo, ConnectionState } from "./strategies.ts";
 
@@ -107,14 +108,14 @@ export function label(call: { readonly seq: number; readonly method: string }): 
   return `call ${call.seq} ("${call.method}")`;
 }
 
-/** Throws `InvalidConfigError` if `pool.batch(requests)` cannot be sent. */
+/** Throws `InvalidConfigError` if `pool.batch(requests)` cannot be sent, naming the bad entry. */
 export function checkBatch(requests: readonly BatchRequest[], codec: Codec): void {
-  if (
-    !Array.isArray(requests) || requests.length === 0 ||
-    !requests.every((r) => typeof r === "object" && r !== null && typeof r.method === "string")
-  ) {
-    throw new InvalidConfigError("requests", "Expected `requests` to be a non-empty list of `{ method, params? }`");
-  }
+  if (!Array.isArray(requests) || requests.length === 0) fail("requests", "a non-empty list of `{ method, params? }`", requests);
+  requests.forEach((r, i) => {
+    checkObject(`requests[${i}]`, r);
+    onlyKnown(r, ["method", "params"], `requests[${i}].`);
+    if (typeof r.method !== "string" || r.method === "") fail(`requests[${i}].method`, "a non-empty string", r.method);
+  });
   if (typeof codec.encodeBatch !== "function") throw new InvalidConfigError("codec", "`batch()` needs a codec with `encodeBatch`");
 }
 

@@ -30,7 +30,7 @@ export async function callAll<T>(
 ): Promise<CallAllResult<T>> {
   onlyKnown(options, ["concurrency"]);
   const concurrency = options.concurrency ?? fallback;
-  checkNumber("concurrency", concurrency, 1, Infinity, "a number");
+  checkNumber("concurrency", concurrency, 1, Infinity, "an integer");
   const result: CallAllResult<T> = { successful: [], failed: [] };
   let next = 0;
   const worker = async (): Promise<void> => {

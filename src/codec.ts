@@ -127,7 +127,9 @@ export interface JsonRpcOptions {
 /** The JSON-RPC 2.0 codec: requests, notifications, batches, error objects. */
 export function jsonRpc(options: JsonRpcOptions = {}): Codec {
   const raw = options.rawParams === true;
-  const shape = (params: unknown): unknown => raw || params === undefined || typeof params === "object" ? params : [params];
+  // JSON-RPC 2.0 §4.2: params, when present, is an array or an object; a primitive (null included) is wrapped.
+  const shape = (params: unknown): unknown =>
+    raw || params === undefined || (typeof params === "object" && params !== null) ? params : [params];
   // The envelope is written by hand and only the id, method and params go
   // through JSON.stringify: 404 ns against 509 ns per request for
   // JSON.stringify of a fresh object (Node 20, 1e6 requests, one run).

@@ -52,6 +52,8 @@ export class ConnectionSet {
   readonly #router: Router<Connection>;
   readonly #waiters = new Waiters();
   #nextId = 1;
+  /** The close handshakes of connections that left, until they are done (what a shrinking resize waits for). */
+  readonly #closes = new Map<Connection, Promise<void>>();
   /** Why each draining connection leaves: "expired", "resize", "reload". */
   readonly #leaving = new Map<Connection, string>();
   /** What happened to the last socket lost, for messages. */
@@ -83,6 +85,8 @@ export class ConnectionSet {
 
   /** Adds a connection for slot `index`; it connects when `start()`ed. */
   add(index: number): Connection {
+    // A listener may have closed the pool between a decision to add and here: a socket opened now would be nobody's.
+    if (this.#host.state() === "closed") throw new PoolClosedError("no socket is opened once the pool is closed");
     const conn = new Connection(this.#connectionHost, this.#nextId++, index, this.#endpoints.urlFor, this.#endpoints.endpointAt(index));
     this.#list.push(conn);
     return conn;
@@ -155,7 +159,10 @@ export class ConnectionSet {
     const snapshot = conn.snapshot(this.#connectionHost.now());
     const reason = this.#leaving.get(conn) ?? "expired";
     this.#leaving.delete(conn);
-    void conn.close(1000, reason, 2_000).then(() => {
+    const closed = conn.close(1000, reason, 2_000);
+    this.#closes.set(conn, closed);
+    void closed.then(() => {
+      this.#closes.delete(conn);
       this.#host.emit(new ConnectionEvent("close", { ...snapshot, state: "closed" }, { code: 1000, reason }));
     });
     this.checkEmpty();
@@ -194,7 +201,7 @@ export class ConnectionSet {
    * closed. Rejects with `TimeoutError` (its `cause` the last `ConnectError`)
    * when new sockets do not open within `connectTimeout`.
    */
-  resize(size: number): Promise<void> {
+  async resize(size: number): Promise<void> {
     const members = this.#members();
     const o = this.#connectionHost.options;
     o.size = size;
@@ -203,7 +210,7 @@ export class ConnectionSet {
       const added: Connection[] = [];
       for (let index = 0; added.length < size - members.length; index++) if (!used.has(index)) added.push(this.add(index));
       for (const c of added) c.start();
-      return this.#until(`resize to ${size}`, () => added.every((c) => c.state === "open"), o.connectTimeout);
+      return await this.#until(`resize to ${size}`, () => added.every((c) => c.state === "open"), o.connectTimeout);
     }
     const busy = (c: Connection): number => (c.state === "open" ? 1e9 : 0) + c.inFlight + c.queued;
     const leaving = members.sort((a, b) => busy(a) - busy(b) || b.index - a.index).slice(0, members.length - size);
@@ -212,10 +219,11 @@ export class ConnectionSet {
       else {
         this.#host.moveQueued(c, c.takeQueued());
         this.remove(c);
-        void c.close(1000, "resize", 0);
+        this.#closes.set(c, c.close(1000, "resize", 0));
       }
     }
-    return this.#until(`resize to ${size}`, () => leaving.every((c) => c.state === "closed"), o.drainTimeout + 2_000);
+    await this.#until(`resize to ${size}`, () => leaving.every((c) => c.state === "closed"), o.drainTimeout + 2_000);
+    await Promise.all(leaving.map((c) => this.#closes.get(c))); // resolves once their sockets have closed
   }
 
   /**
@@ -225,8 +233,12 @@ export class ConnectionSet {
    */
   async reload(): Promise<number> {
     let replaced = 0;
+    const stopped = (): PoolClosedError =>
+      new PoolClosedError(`reload stopped after ${replaced} sockets: the pool is ${this.#host.state()}`);
+    if (this.#host.state() !== "open") throw stopped(); // a reload listener may have closed it
     for (const conn of this.#members()) {
-      if (conn.state !== "open" || this.#host.state() !== "open") continue; // one that is not open has no socket to replace
+      if (this.#host.state() !== "open") throw stopped();
+      if (conn.state !== "open") continue; // one that is not open has no socket to replace
       const fresh = this.add(conn.index);
       this.#leaving.set(conn, "reload");
       conn.awaitReplacement(fresh);

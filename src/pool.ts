@@ -460,7 +460,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       return Promise.reject(error);
     }
     if (size !== this.#options.size) this.#emit(new PoolChangeEvent("resize", { from: this.#options.size, size }));
-    return this.#connections.resize(size);
+    return this.#connections.resize(size); // refused if a listener closed the pool meanwhile
   }
 
   /**
@@ -470,10 +470,12 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
    * refused, saying what to do instead). A new `ttl` applies to open sockets
    * at once (from when each opened), a new `heartbeat` at the next check, a
    * larger `maxInFlight` or `maxQueue` lets waiting calls go at once; a new
-   * `timeout` applies to calls made from now on. An `update` event lists the
+   * `timeout` applies to calls made from now on. Throws `PoolClosedError`
+   * once the pool is closing or closed. An `update` event lists the
    * values that changed (`changes`) and what they were (`previous`).
    */
   update(options: PoolUpdate): void {
+    if (this.#state !== "open") throw new PoolClosedError(`update refused: the pool is ${this.#state}`);
     const { changes, previous } = updateOptions(this.#options, options);
     if (Object.keys(changes).length === 0) return;
     if (changes.strategy !== undefined) this.#connections.setStrategy(createStrategy(changes.strategy));

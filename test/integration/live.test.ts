@@ -230,3 +230,35 @@ describe("reload", () => {
     );
   });
 });
+
+describe("changing a pool that a listener closes", () => {
+  it("destroy() inside the resize listener: resize rejects with PoolClosedError and no socket is left open on the server", async () => {
+    const { server, pool } = await setup({ pool: { size: 2 } });
+    await waitFor(() => pool.stats().connections.open === 2);
+    pool.addEventListener("resize", () => void pool.destroy());
+    const e = await pool.resize(5).catch((error: unknown) => error);
+    expect(e).toBeInstanceOf(PoolClosedError);
+    await waitFor(() => server.connections().length === 0, 2_000, "every socket closed");
+    await sleep(100);
+    expect(server.connections()).toHaveLength(0); // none opened after
+  });
+
+  it("destroy() inside the reload listener: reload rejects with PoolClosedError; update() after close throws it", async () => {
+    const { server, pool } = await setup({ pool: { size: 2 } });
+    await waitFor(() => pool.stats().connections.open === 2);
+    pool.addEventListener("reload", () => void pool.destroy());
+    const e = await pool.reload().catch((error: unknown) => error);
+    expect(e).toBeInstanceOf(PoolClosedError);
+    await waitFor(() => server.connections().length === 0, 2_000, "every socket closed");
+    expect(() => pool.update({ ttl: 5 })).toThrow(PoolClosedError);
+  });
+
+  it("a shrinking resize resolves once the removed sockets have closed", async () => {
+    const { server, pool } = await setup({ pool: { size: 3 } });
+    await waitFor(() => pool.stats().connections.open === 3 && server.connections().length === 3);
+    const closes = collectEvents(pool, ["close"]);
+    await pool.resize(1);
+    expect(closes.count("close")).toBe(2);
+    await waitFor(() => server.connections().length === 1, 1_000, "the server saw them close");
+  });
+});

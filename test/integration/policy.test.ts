@@ -152,3 +152,18 @@ describe("stats add up", () => {
     expectStatsAddUp(pool, 6);
   });
 });
+
+describe("arguments checked like options", () => {
+  it("a batch entry with a misspelt key or no method is refused, naming the entry; callAll's concurrency is an integer", async () => {
+    const { pool } = await setup({ pool: { size: 1 } });
+    const typo = (await pool.batch([{ method: "echo", parms: [1] } as never]).catch((e: unknown) => e)) as InvalidConfigError;
+    expect(typo).toBeInstanceOf(InvalidConfigError);
+    expect([typo.option, typo.message]).toEqual(["requests[0].parms", expect.stringMatching(/did you mean `requests\[0\]\.params`/)]);
+    const noMethod = (await pool.batch([{ method: "a" }, {} as never]).catch((e: unknown) => e)) as InvalidConfigError;
+    expect(noMethod.option).toBe("requests[1].method");
+    expect(((await pool.batch([]).catch((e: unknown) => e)) as InvalidConfigError).message).toBe(
+      "Expected `requests` to be a non-empty list of `{ method, params? }`, got an array",
+    );
+    await expect(pool.callAll([], { concurrency: 1.5 })).rejects.toMatchObject({ option: "concurrency" });
+  });
+});

@@ -132,7 +132,11 @@ export function startServer() {
     onFail = reject;
   });
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-  child.once("error", (error) => onFail(new Error(`could not start the server with ${serverNode}: ${error.message} (set MUXPOOL_SERVER_NODE to a Node 20+ binary)`)));
+  child.once(
+    "error",
+    (error) =>
+      onFail(new Error(`could not start the server with ${serverNode}: ${error.message} (set MUXPOOL_SERVER_NODE to a Node 20+ binary)`)),
+  );
   void exited.then(({ code, signal }) => {
     const error = new Error(`the server process exited (code ${code}, signal ${signal})`);
     onFail(error);

@@ -68,8 +68,12 @@ async function rejection(promise, what) {
 const expected = process.env.MUXPOOL_RUNTIME;
 test(`${runtime.label}: the pool uses ${runtime.globalWebSocket ? "the runtime's own global WebSocket" : "ws (no global WebSocket)"}`, async () => {
   if (expected !== undefined) assert.equal(runtime.id, expected, `MUXPOOL_RUNTIME=${expected} but this is ${runtime.label}`);
-  if (runtime.id === "node20") assert.equal(runtime.globalWebSocket, false, "Node 20 has no global WebSocket: the pool must fall back to ws");
-  if (runtime.id === "bun" || runtime.id === "node22") assert.equal(runtime.globalWebSocket, true, `${runtime.label} has a global WebSocket`);
+  if (runtime.id === "node20") {
+    assert.equal(runtime.globalWebSocket, false, "Node 20 has no global WebSocket: the pool must fall back to ws");
+  }
+  if (runtime.id === "bun" || runtime.id === "node22") {
+    assert.equal(runtime.globalWebSocket, true, `${runtime.label} has a global WebSocket`);
+  }
   const made = runtimeSockets.length;
   await withPool({ size: 2 }, async (pool) => {
     await pool.ready();
@@ -85,7 +89,9 @@ test("500 concurrent calls over 4 sockets each get their own answer", async () =
   await withPool({ size: 4 }, async (pool) => {
     await until(() => pool.stats().connections.open === 4, 5_000, "4 open sockets");
     const n = 500;
-    const results = await Promise.all(Array.from({ length: n }, (_, i) => (i % 2 === 0 ? pool.call("add", [i, 1000]) : pool.call("echo", [{ i, s: `é✓${i}` }]))));
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) => (i % 2 === 0 ? pool.call("add", [i, 1000]) : pool.call("echo", [{ i, s: `é✓${i}` }]))),
+    );
     results.forEach((value, i) => assert.deepEqual(value, i % 2 === 0 ? i + 1000 : { i, s: `é✓${i}` }, `call #${i}`));
     assert.equal((await server.op("stats")).requests - before, n, "the server saw each call once");
     const s = pool.stats();
@@ -152,7 +158,12 @@ test("every socket killed: the pool reconnects (reconnect events) and calls work
     const accepted = (await server.op("stats")).connectionsAccepted;
     assert.equal(await server.op("killAll"), 3);
 
-    await until(() => pool.stats().connections.open === 3 && events.open >= 6, 10_000, "the pool to reopen all 3 sockets", () => ({ stats: pool.stats().connections, events }));
+    await until(
+      () => pool.stats().connections.open === 3 && events.open >= 6,
+      10_000,
+      "the pool to reopen all 3 sockets",
+      () => ({ stats: pool.stats().connections, events }),
+    );
     assert.ok(events.reconnect >= 3, `a reconnect event per socket (saw ${events.reconnect})`);
     assert.ok(pool.stats().reconnects >= 3, `stats().reconnects ${pool.stats().reconnects}`);
     assert.equal(events.close, 3, "a close event per killed socket");
@@ -200,7 +211,9 @@ test("close(): resolves, every socket closed with 1000, stats add up, nothing le
     const slow = pool.call("sleep", [50]);
     slow.catch(() => {}); // awaited below; if an assertion fails first, its rejection is not "unhandled"
     assert.ok(liveLibraryTimers().length > 0, "the timer ledger sees the pending call's deadline");
-    if (runtime.id !== "bun") assert.ok(openHandles().length >= handlesBefore.length + 3, `Node lists the 3 sockets' TCP handles: ${openHandles()}`);
+    if (runtime.id !== "bun") {
+      assert.ok(openHandles().length >= handlesBefore.length + 3, `Node lists the 3 sockets' TCP handles: ${openHandles()}`);
+    }
     const closing = pool.close();
     assert.equal(pool.state, "closing");
     const refused = await rejection(pool.call("echo", [1]), "a call after close()");
@@ -231,5 +244,10 @@ test("close(): resolves, every socket closed with 1000, stats add up, nothing le
     }
   }
   // Node: the TCP handles are back to what they were before the pool (Bun reports none).
-  await until(() => openHandles().join() === handlesBefore.join(), 2_000, "TCP handles back to before", () => ({ before: handlesBefore, now: openHandles() }));
+  await until(
+    () => openHandles().join() === handlesBefore.join(),
+    2_000,
+    "TCP handles back to before",
+    () => ({ before: handlesBefore, now: openHandles() }),
+  );
 });

@@ -17,6 +17,8 @@ describe("jsonRpc codec", () => {
       method: "now",
     });
     expect(JSON.parse(codec.encodeRequest({ id: 7, method: "echo", params: 5 }) as string).params).toEqual([5]);
+    // JSON-RPC 2.0 §4.2: params is an array or an object; null is wrapped like any primitive.
+    expect(JSON.parse(codec.encodeRequest({ id: 7, method: "echo", params: null }) as string).params).toEqual([null]);
     expect(JSON.parse(codec.encodeNotification("log", { level: "info" }) as string)).toEqual({
       jsonrpc: "2.0",
       method: "log",
