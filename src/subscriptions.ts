@@ -263,15 +263,15 @@ export class Subscriptions {
       return void this.#end(e, error);
     }
     e.busy = true;
+    to.subscriptions++; // counted from now, so that subscriptions made together spread
     host.call(e.method, params, { timeout: e.timeout }, to).then((sid) => {
       e.busy = false;
-      if (e.ended) return void this.#unsubscribe(e, to, sid);
+      if (e.ended) return void this.#unsubscribe(e, to, sid).then(() => this.#drop(to));
       const old = e.carrier;
       if (old !== undefined) this.#unsubscribe(e, old, e.sid); // make-before-break: the old one ends after the new one runs
       this.#detach(e);
       e.carrier = to;
       e.sid = sid;
-      to.subscriptions++;
       this.#byId.set(idOn(to, sid), e);
       e.moving = false;
       const now = host.now();
@@ -288,6 +288,7 @@ export class Subscriptions {
       host.emit(event());
     }, (error: unknown) => {
       e.busy = false;
+      this.#drop(to);
       // Refused by the server (or never confirmed in time): final. A lost or slow socket: try another.
       if (error instanceof RemoteError || (!e.confirmed && error instanceof TimeoutError)) void this.#end(e, error);
       else queueMicrotask(() => this.#open(e));
@@ -299,9 +300,14 @@ export class Subscriptions {
     const c = e.carrier;
     if (c === undefined) return;
     e.carrier = undefined;
-    c.subscriptions--;
     const k = idOn(c, e.sid);
     if (this.#byId.get(k) === e) this.#byId.delete(k);
+    this.#drop(c);
+  }
+
+  /** `c` carries one subscription less (a draining one may then close). */
+  #drop(c: Connection): void {
+    c.subscriptions--;
     if (c.state === "draining" && c.inFlight + c.queued + c.subscriptions === 0) this.#host.retire(c);
   }
 

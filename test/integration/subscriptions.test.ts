@@ -7,7 +7,15 @@
 import { describe, expect, it } from "vitest";
 import { setup } from "../fixtures/harness.ts";
 import { collectEvents, sleep, waitFor } from "../fixtures/pool-helpers.ts";
-import { InvalidConfigError, type Pool, RemoteError, type ResubscribeEvent, type Subscription, TimeoutError } from "../../src/mod.ts";
+import {
+  InvalidConfigError,
+  jsonRpc,
+  type Pool,
+  RemoteError,
+  type ResubscribeEvent,
+  type Subscription,
+  TimeoutError,
+} from "../../src/mod.ts";
 
 interface Head {
   number: number;
@@ -234,6 +242,50 @@ describe("pool.subscribe", () => {
     const at = got.length;
     await waitFor(() => got.length > at);
     expect(server.liveSubscriptions()).toBe(1);
+    await sub.unsubscribe();
+  });
+
+  it("reload() moves subscriptions make-before-break: each new one runs before the old one is unsubscribed", async () => {
+    const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
+    const subs = await Promise.all([heads(pool, { key: (h: Head) => h.number }), heads(pool, { key: (h: Head) => h.number })]);
+    const reading = subs.map(drain);
+    const log = collectEvents(pool, ["resubscribe"]);
+    await pool.reload();
+    await waitFor(() => log.count("resubscribe") === 2, 3_000, "both moved");
+    await waitFor(() => server.unsubscribes === 2, 2_000, "both old ones unsubscribed");
+    expect(server.peakSubscriptions).toBeGreaterThanOrEqual(3);
+    const at = reading.map((r) => r.got.length);
+    await waitFor(() => reading.every((r, i) => r.got.length > at[i]! + 2), 3_000, "events after the reload");
+    for (const r of reading) expect(increasing(r.got)).toBe(true);
+    expect(server.liveSubscriptions()).toBe(2);
+    expect(pool.connections().map((c) => c.subscriptions)).toEqual([1, 1]);
+    await Promise.all(subs.map((sub) => sub.unsubscribe()));
+    expect(server.liveSubscriptions()).toBe(0);
+  });
+
+  it("signal: aborting ends the subscription on the server and the iterator rejects with its reason", async () => {
+    const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1 } });
+    const controller = new AbortController();
+    const sub = await heads(pool, { signal: controller.signal });
+    const { got, done } = drain(sub);
+    await waitFor(() => got.length >= 2);
+    controller.abort(new Error("enough"));
+    expect(((await done) as Error).message).toBe("enough");
+    await waitFor(() => server.liveSubscriptions() === 0);
+    await expect(heads(pool, { signal: controller.signal })).rejects.toThrow("enough");
+  });
+
+  it("Codec.subscriptionOf says which subscription a notification belongs to, and what its event is", async () => {
+    const codec = {
+      ...jsonRpc(),
+      subscriptionOf: (method: string, params: unknown) => {
+        const p = params as { subscription: string; result: Head };
+        return method === "eth_subscription" ? { id: p.subscription, event: { n: p.result.number } } : undefined;
+      },
+    };
+    const { pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1, codec } });
+    const sub = await pool.subscribe<{ n: number }>("eth_subscribe", ["newHeads"], { unsubscribe: "eth_unsubscribe" });
+    expect(typeof (await sub.next()).value!.n).toBe("number");
     await sub.unsubscribe();
   });
 });
