@@ -747,11 +747,12 @@ describe("observability", () => {
       "received",
       "sent",
       "state",
+      "subscriptions",
       "tags",
       "ttl",
       "url",
     ]);
-    expect(c).toMatchObject({ id: 1, state: "open", inFlight: 0, queued: 0, buffered: 0, sent: 1, received: 1 });
+    expect(c).toMatchObject({ id: 1, state: "open", inFlight: 0, queued: 0, buffered: 0, sent: 1, received: 1, subscriptions: 0 });
     const before = c!.sent;
     await p.call("echo", [2]);
     expect(c!.sent).toBe(before);
