@@ -208,11 +208,16 @@ export class Subscriptions {
   notify(conn: Connection, method: string, params: unknown): boolean {
     const codec = this.#host.options.codec;
     const p = params as { subscription?: unknown; result?: unknown } | null;
-    const found = codec.subscriptionOf !== undefined
-      ? codec.subscriptionOf(method, params)
-      : typeof p === "object" && p !== null && "subscription" in p
-      ? { id: p.subscription, event: p.result }
-      : undefined;
+    let found: { id: unknown; event: unknown } | undefined;
+    try {
+      found = codec.subscriptionOf !== undefined
+        ? codec.subscriptionOf(method, params)
+        : typeof p === "object" && p !== null && "subscription" in p
+        ? { id: p.subscription, event: p.result }
+        : undefined;
+    } catch {
+      // A codec hook that throws says nothing: the message is a plain notification.
+    }
     if (found === undefined) return false;
     const e = this.#byId.get(idOn(conn, found.id));
     if (e === undefined || (e !== null && e.o.notification !== undefined && e.o.notification !== method)) return false;

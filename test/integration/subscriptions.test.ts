@@ -288,4 +288,44 @@ describe("pool.subscribe", () => {
     expect(typeof (await sub.next()).value!.n).toBe("number");
     await sub.unsubscribe();
   });
+
+  it("many subscriptions over several sockets survive losing every socket and a server restart, and close leaves none", async () => {
+    const { server, pool } = await setup({
+      server: { subscriptionInterval: 10 },
+      pool: { size: 4, reconnect: { initialDelay: 20, maxDelay: 50 } },
+    });
+    await waitFor(() => pool.stats().connections.open === 4); // subscriptions made at once go to the sockets open then
+    const subs = await Promise.all(Array.from({ length: 40 }, () => heads(pool, { key: (h: Head) => h.number })));
+    expect(pool.connections().map((c) => c.subscriptions)).toEqual([10, 10, 10, 10]);
+    const reading = subs.map(drain);
+    server.killAll();
+    await waitFor(() => pool.stats().subscriptions.resubscribed === 40, 5_000, "all 40 moved");
+    await server.restart(100);
+    await waitFor(() => pool.stats().subscriptions.resubscribed === 80, 5_000, "all 40 moved again");
+    const at = reading.map((r) => r.got.length);
+    await waitFor(() => reading.every((r, i) => r.got.length > at[i]!), 3_000, "events after the restart");
+    expect(server.liveSubscriptions()).toBe(40);
+    expect(pool.connections().reduce((n, c) => n + c.subscriptions, 0)).toBe(40);
+    for (const r of reading) expect(increasing(r.got)).toBe(true);
+    expect(pool.stats().subscriptions.active).toBe(40);
+    await pool.close();
+    expect(server.liveSubscriptions()).toBe(0);
+    for (const r of reading) expect(await r.done).toBeUndefined();
+  });
+
+  it("a codec hook that throws leaves the message a plain notification", async () => {
+    const codec = {
+      ...jsonRpc(),
+      subscriptionOf: () => {
+        throw new Error("bad hook");
+      },
+    };
+    const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1, codec } });
+    const log = collectEvents(pool, ["notification", "error"]);
+    const sub = await heads(pool);
+    await waitFor(() => log.count("notification") >= 2);
+    expect(log.count("error")).toBe(0);
+    await sub.unsubscribe();
+    expect(server.liveSubscriptions()).toBe(0);
+  });
 });
