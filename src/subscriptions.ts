@@ -149,6 +149,8 @@ export class Subscriptions {
   /** `connection id + server id` → its subscription; `null`: being unsubscribed, its late events are dropped. */
   readonly #byId = new Map<string, Entry | null>();
   readonly #counts = { resubscribed: 0, duplicatesDropped: 0, overflowed: 0 };
+  /** A subscription found no socket with room: the next one freed wakes them. */
+  #starved = false;
 
   constructor(host: SubscriptionHost) {
     this.#host = host;
@@ -241,6 +243,7 @@ export class Subscriptions {
 
   /** A socket opened (or room appeared): the subscriptions waiting for one try again. */
   wake(): void {
+    this.#starved = false;
     for (const e of this.#all) if (e.moving) this.#open(e);
   }
 
@@ -260,7 +263,7 @@ export class Subscriptions {
         c.subscriptions < cap;
       if (usable && (to === undefined || c.subscriptions < to.subscriptions)) to = c;
     }
-    if (to === undefined) return; // waits for wake()
+    if (to === undefined) return void (this.#starved = true); // waits for wake()
     let params: unknown;
     try {
       params = typeof e.params === "function" ? e.params(e.lastEvent) : e.params;
@@ -313,6 +316,7 @@ export class Subscriptions {
   /** `c` carries one subscription less (a draining one may then close). */
   #drop(c: Connection): void {
     c.subscriptions--;
+    if (this.#starved) queueMicrotask(() => this.wake()); // after the caller is done (a lost socket is not marked so yet)
     if (c.state === "draining" && c.inFlight + c.queued + c.subscriptions === 0) this.#host.retire(c);
   }
 

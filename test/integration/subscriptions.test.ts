@@ -92,13 +92,22 @@ describe("pool.subscribe", () => {
     expect(pool.stats().subscriptions.active).toBe(0);
   });
 
-  it("maxSubscriptionsPerSocket caps each socket: one more waits, and rejects with TimeoutError after its timeout", async () => {
+  it("maxSubscriptionsPerSocket caps each socket: one more waits for room, and rejects with TimeoutError after its timeout", async () => {
     const { server, pool } = await setup({ pool: { size: 2, maxSubscriptionsPerSocket: 1 } });
-    await heads(pool);
+    await waitFor(() => pool.stats().connections.open === 2);
+    const first = await heads(pool);
     await heads(pool);
     const third = await heads(pool, { timeout: 200 }).catch((e: unknown) => e);
     expect(third).toBeInstanceOf(TimeoutError);
     expect(server.liveSubscriptions()).toBe(2);
+    const fourth = heads(pool, { timeout: 2_000 });
+    await sleep(50);
+    expect(server.liveSubscriptions()).toBe(2); // still waiting for room
+    await first.unsubscribe();
+    const sub = await fourth; // room freed: it takes it
+    expect(server.liveSubscriptions()).toBe(2);
+    expect(pool.connections().map((c) => c.subscriptions)).toEqual([1, 1]);
+    await sub.unsubscribe();
   });
 
   it("checks its options", async () => {
