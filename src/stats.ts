@@ -53,6 +53,8 @@ export interface SubscriptionStats {
   duplicatesDropped: number;
   /** Events dropped, oldest first, from a full buffer (`bufferSize`). */
   overflowed: number;
+  /** Unsubscribe calls the server refused (an error, or `false`) or did not answer: those may still run there. */
+  unsubscribeFailed: number;
 }
 
 /** One socket in `pool.connections()` and in socket events. */

@@ -148,7 +148,7 @@ export class Subscriptions {
   readonly #all = new Set<Entry>();
   /** `connection id + server id` → its subscription; `null`: being unsubscribed, its late events are dropped. */
   readonly #byId = new Map<string, Entry | null>();
-  readonly #counts = { resubscribed: 0, duplicatesDropped: 0, overflowed: 0 };
+  readonly #counts = { resubscribed: 0, duplicatesDropped: 0, overflowed: 0, unsubscribeFailed: 0 };
   /** A subscription found no socket with room: the next one freed wakes them. */
   #starved = false;
 
@@ -325,8 +325,11 @@ export class Subscriptions {
     if (conn.state !== "open" && conn.state !== "draining") return Promise.resolve();
     const k = idOn(conn, sid);
     this.#byId.set(k, null);
-    const forget = (): void => void (this.#byId.get(k) === null && this.#byId.delete(k));
-    return this.#host.call(e.o.unsubscribe, [sid], { timeout: e.timeout }, conn).then(forget, forget);
+    const forget = (ok: unknown): void => {
+      if (ok === false) this.#counts.unsubscribeFailed++; // the server may still run it: it said no, or did not answer
+      if (this.#byId.get(k) === null) this.#byId.delete(k);
+    };
+    return this.#host.call(e.o.unsubscribe, [sid], { timeout: e.timeout }, conn).then(forget, () => forget(false));
   }
 
   #deliver(e: Entry, event: unknown): void {

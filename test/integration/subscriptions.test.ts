@@ -84,7 +84,7 @@ describe("pool.subscribe", () => {
     const { pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
     const a = await heads(pool);
     const b = await heads(pool);
-    expect(pool.stats().subscriptions).toEqual({ active: 2, resubscribed: 0, duplicatesDropped: 0, overflowed: 0 });
+    expect(pool.stats().subscriptions).toEqual({ active: 2, resubscribed: 0, duplicatesDropped: 0, overflowed: 0, unsubscribeFailed: 0 });
     expect(pool.connections().map((c) => c.subscriptions)).toEqual([1, 1]);
     await a.unsubscribe();
     expect(pool.connections().map((c) => c.subscriptions).sort()).toEqual([0, 1]);
@@ -336,5 +336,18 @@ describe("pool.subscribe", () => {
     expect(log.count("error")).toBe(0);
     await sub.unsubscribe();
     expect(server.liveSubscriptions()).toBe(0);
+  });
+
+  it("an unsubscribe the server refuses or does not answer is counted in unsubscribeFailed", async () => {
+    const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1 } });
+    const a = await heads(pool);
+    const b = await heads(pool, { timeout: 100 });
+    server.setFaults({ errorRate: 1 });
+    await a.unsubscribe(); // best effort: resolves all the same
+    server.setFaults({ errorRate: 0, dropRate: 1 });
+    await b.unsubscribe();
+    expect(pool.stats().subscriptions.unsubscribeFailed).toBe(2);
+    // The refused one is still there, as the counter warns; the unanswered one did run (its reply was dropped).
+    expect(server.liveSubscriptions()).toBe(1);
   });
 });
