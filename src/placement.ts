@@ -67,14 +67,18 @@ export class Placer {
       conn.write(call); // setup's calls go at once, ahead of the calls waiting for the socket
       return call.where === SETTLED ? undefined : conn;
     }
-    let target: Connection | null | undefined;
+    const target = this.#route(call, from);
+    return target === false ? undefined : this.#deliver(call, target, placement);
+  }
+
+  /** The router's choice for `call`; `false` when a strategy or filter threw (the call has failed with it). */
+  #route(call: PendingCall, from: Connection | undefined): Connection | null | undefined | false {
     try {
-      target = this.#connections.route(call, from);
+      return this.#connections.route(call, from);
     } catch (error) {
       this.#host.fail(call, strategyError(error));
-      return undefined;
+      return false;
     }
-    return this.#deliver(call, target, placement);
   }
 
   /** The second half of {@link place}: the call goes to `target` (`null`: the pool queue; `undefined`: no connection matches). */
@@ -159,13 +163,8 @@ export class Placer {
 
   /** Moves one unpinned call off `from`; returns where it went (`null`: the pool queue), or `undefined` if it stayed on `from` or settled. */
   moveOne(call: PendingCall, from: Connection, how: MoveOptions): Connection | null | undefined {
-    let target: Connection | null | undefined;
-    try {
-      target = this.#connections.route(call, from);
-    } catch (error) {
-      this.#host.fail(call, strategyError(error));
-      return undefined;
-    }
+    const target = this.#route(call, from);
+    if (target === false) return undefined;
     // Only an open socket is worth the move: during an outage the others
     // are waiting to reconnect too, and bouncing calls between them helps nobody.
     if (how.waitForFrom && (target === null || (target !== undefined && target.state !== "open"))) {
