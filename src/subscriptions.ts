@@ -49,6 +49,8 @@ export interface SubscriptionHost {
 }
 
 const KEYS = 1024;
+/** Events kept per subscription id before its subscribe reply is read. */
+const EARLY = 1024;
 const noop = (): void => {};
 
 /** The state of one subscription, kept here; the {@link Subscription} reads it. */
@@ -74,8 +76,8 @@ export interface Entry {
   /** When an event was last delivered (or it was first confirmed). */
   lastAt: number;
   buf: unknown[];
-  waiter?: ((r: IteratorResult<unknown>) => void) | undefined;
-  failWaiter?: ((error: unknown) => void) | undefined;
+  /** Readers waiting for the next event, oldest first (several `next()` calls may wait at once). */
+  waiters: [(r: IteratorResult<unknown>) => void, (error: unknown) => void][];
   error?: unknown;
   seen: Set<unknown>;
   counts: { delivered: number; resubscribed: number; duplicatesDropped: number; overflowed: number };
@@ -127,7 +129,7 @@ export class Subscription<E = unknown> extends TypedEventTarget<{ resubscribe: R
       e.error = undefined;
       if (error !== undefined) reject(error);
       else if (e.ended) resolve({ value: undefined, done: true });
-      else [e.waiter, e.failWaiter] = [resolve as (r: IteratorResult<unknown>) => void, reject];
+      else e.waiters.push([resolve as (r: IteratorResult<unknown>) => void, reject]);
     });
   }
 
@@ -151,6 +153,10 @@ export class Subscriptions {
   readonly #counts = { resubscribed: 0, duplicatesDropped: 0, overflowed: 0, unsubscribeFailed: 0 };
   /** A subscription found no socket with room: the next one freed wakes them. */
   #starved = false;
+  /** Subscribe calls in flight, per connection: while one is, an unclaimed subscription event there may be one of its first. */
+  readonly #pending = new Map<Connection, number>();
+  /** Such events, kept until the subscribe reply names their id (the reply and the first events can come in one read). */
+  readonly #early = new Map<string, unknown[]>();
 
   constructor(host: SubscriptionHost) {
     this.#host = host;
@@ -190,6 +196,7 @@ export class Subscriptions {
         from: 0,
         lastAt: 0,
         buf: [],
+        waiters: [],
         seen: new Set(),
         counts: { delivered: 0, resubscribed: 0, duplicatesDropped: 0, overflowed: 0 },
         settle: { resolve: resolve as (s: Subscription<unknown>) => void, reject },
@@ -221,7 +228,14 @@ export class Subscriptions {
       // A codec hook that throws says nothing: the message is a plain notification.
     }
     if (found === undefined) return false;
-    const e = this.#byId.get(idOn(conn, found.id));
+    const k = idOn(conn, found.id);
+    const e = this.#byId.get(k);
+    if (e === undefined && (this.#pending.get(conn) ?? 0) > 0) {
+      const early = this.#early.get(k) ?? [];
+      if (early.length < EARLY) early.push(found.event);
+      this.#early.set(k, early);
+      return true;
+    }
     if (e === undefined || (e !== null && e.o.notification !== undefined && e.o.notification !== method)) return false;
     if (e !== null) this.#deliver(e, found.event);
     return true;
@@ -272,35 +286,64 @@ export class Subscriptions {
     }
     e.busy = true;
     to.subscriptions++; // counted from now, so that subscriptions made together spread
+    this.#pending.set(to, (this.#pending.get(to) ?? 0) + 1);
     host.call(e.method, params, { timeout: e.timeout }, to).then((sid) => {
       e.busy = false;
-      if (e.ended) return void this.#unsubscribe(e, to, sid).then(() => this.#drop(to));
-      const old = e.carrier;
-      if (old !== undefined) this.#unsubscribe(e, old, e.sid); // make-before-break: the old one ends after the new one runs
+      const early = this.#settled(to, sid);
+      if (e.ended) return void this.#unsubscribe(e, to, sid, null).then(() => this.#drop(to));
+      const [old, oldSid] = [e.carrier, e.sid];
+      // Make-before-break: the old one ends after the new one runs (the call, in flight, keeps a draining socket
+      // open). Until its unsubscribe is answered its events still count: they may be ones the new one started
+      // after; `key` drops the overlap.
+      if (old !== undefined) this.#unsubscribe(e, old, oldSid, e);
       this.#detach(e);
+      if (old !== undefined && old.state !== "closed") this.#byId.set(idOn(old, oldSid), e);
       e.carrier = to;
       e.sid = sid;
       this.#byId.set(idOn(to, sid), e);
       e.moving = false;
       const now = host.now();
-      if (!e.confirmed) {
+      const gap = Math.round(now - e.lastAt); // before the early events move lastAt
+      const first = !e.confirmed;
+      if (first) {
         e.confirmed = true;
         e.lastAt = now;
         clearTimeout(e.timer);
-        return e.settle.resolve(e.sub);
+        e.settle.resolve(e.sub);
       }
+      for (const event of early) this.#deliver(e, event);
+      // Its new socket began to drain, expire or close while the reply was on its way: on again, make-before-break.
+      if (to.state !== "open" || to.expired || to.retiring) {
+        e.moving = true;
+        e.from = to.id;
+        this.#open(e, to);
+      }
+      if (first) return;
       this.#counts.resubscribed++;
       e.counts.resubscribed++;
-      const event = (): ResubscribeEvent => new ResubscribeEvent(e.method, sid, Math.round(now - e.lastAt), old?.id ?? e.from, to.id);
+      const event = (): ResubscribeEvent => new ResubscribeEvent(e.method, sid, Math.max(0, gap), old?.id ?? e.from, to.id);
       e.sub.dispatchEvent(event());
       host.emit(event());
     }, (error: unknown) => {
       e.busy = false;
+      this.#settled(to, undefined);
       this.#drop(to);
       // Refused by the server (or never confirmed in time): final. A lost or slow socket: try another.
       if (error instanceof RemoteError || (!e.confirmed && error instanceof TimeoutError)) void this.#end(e, error);
       else queueMicrotask(() => this.#open(e));
     });
+  }
+
+  /** A subscribe call on `conn` settled (`sid` its id, if any): returns the events kept for that id; unclaimed ones go when none is pending. */
+  #settled(conn: Connection, sid: unknown): unknown[] {
+    const n = (this.#pending.get(conn) ?? 1) - 1;
+    if (n > 0) this.#pending.set(conn, n);
+    else this.#pending.delete(conn);
+    const k = idOn(conn, sid);
+    const early = sid === undefined ? [] : this.#early.get(k) ?? [];
+    this.#early.delete(k);
+    if (n === 0) { for (const key of this.#early.keys()) if (key.startsWith(`${conn.id} `)) this.#early.delete(key); }
+    return early;
   }
 
   /** Takes `e` off its carrier (a draining one may then close). */
@@ -320,14 +363,14 @@ export class Subscriptions {
     if (c.state === "draining" && c.inFlight + c.queued + c.subscriptions === 0) this.#host.retire(c);
   }
 
-  /** Calls the unsubscribe method on `conn` (best effort); its late events are dropped meanwhile. */
-  #unsubscribe(e: Entry, conn: Connection, sid: unknown): Promise<void> {
+  /** Calls the unsubscribe method on `conn` (best effort); meanwhile its late events go to `late` (`null`: dropped). */
+  #unsubscribe(e: Entry, conn: Connection, sid: unknown, late: Entry | null): Promise<void> {
     if (conn.state !== "open" && conn.state !== "draining") return Promise.resolve();
     const k = idOn(conn, sid);
-    this.#byId.set(k, null);
+    this.#byId.set(k, late);
     const forget = (ok: unknown): void => {
       if (ok === false) this.#counts.unsubscribeFailed++; // the server may still run it: it said no, or did not answer
-      if (this.#byId.get(k) === null) this.#byId.delete(k);
+      if (this.#byId.get(k) === late) this.#byId.delete(k);
     };
     return this.#host.call(e.o.unsubscribe, [sid], { timeout: e.timeout }, conn).then(forget, () => forget(false));
   }
@@ -351,11 +394,8 @@ export class Subscriptions {
     e.lastEvent = event;
     e.lastAt = this.#host.now();
     e.counts.delivered++;
-    const waiter = e.waiter;
-    if (waiter !== undefined) {
-      e.waiter = e.failWaiter = undefined;
-      return waiter({ value: event, done: false });
-    }
+    const waiter = e.waiters.shift();
+    if (waiter !== undefined) return waiter[0]({ value: event, done: false });
     if (e.buf.length >= e.size) {
       e.buf.shift();
       e.counts.overflowed++;
@@ -373,13 +413,12 @@ export class Subscriptions {
     e.o.signal?.removeEventListener("abort", e.onAbort);
     this.#all.delete(e);
     const c = e.carrier;
-    e.closing = c === undefined ? Promise.resolve() : this.#unsubscribe(e, c, e.sid);
+    e.closing = c === undefined ? Promise.resolve() : this.#unsubscribe(e, c, e.sid, null);
     this.#detach(e);
+    const waiters = e.waiters.splice(0);
     if (!e.confirmed) e.settle.reject(error ?? new PoolClosedError(`subscribe "${e.method}": the pool closed`));
-    else if (e.failWaiter !== undefined && error !== undefined) e.failWaiter(error);
-    else if (e.waiter !== undefined) e.waiter({ value: undefined, done: true });
-    else e.error = error;
-    e.waiter = e.failWaiter = undefined;
+    else if (waiters.length === 0) e.error = error;
+    waiters.forEach(([resolve, reject], i) => (i === 0 && error !== undefined ? reject(error) : resolve({ value: undefined, done: true })));
     return e.closing.then(noop);
   }
 }
