@@ -50,9 +50,13 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
  * and 2: the Subscription iterator with its bounded buffer and key()
  * de-duplication, moves on loss, expiry and drain with make-before-break,
  * the per-socket cap, the codec hook, the resubscribe event, the stats),
- * after mangling its internal names. It moves down again from here.
+ * after mangling its internal names. 18 → 18.5 KB, for 17.87 → 18.17 KB:
+ * what a break-it pass over subscriptions asked for (events kept until
+ * their subscribe reply is read, the old subscription's events delivered
+ * until its unsubscribe is answered, a new carrier that began to drain
+ * left again, queued readers). It moves down again from here.
  */
-const GZIP_BUDGET = 18 * 1024;
+const GZIP_BUDGET = 18.5 * 1024;
 
 type Conditions = Record<string, string>;
 const pkg = readJson("package.json") as {
