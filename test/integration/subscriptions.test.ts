@@ -7,41 +7,8 @@
 import { describe, expect, it } from "vitest";
 import { setup } from "../fixtures/harness.ts";
 import { collectEvents, sleep, waitFor } from "../fixtures/pool-helpers.ts";
-import {
-  InvalidConfigError,
-  jsonRpc,
-  type Pool,
-  RemoteError,
-  type ResubscribeEvent,
-  type Subscription,
-  TimeoutError,
-} from "../../src/mod.ts";
-
-interface Head {
-  number: number;
-}
-
-const ETH = { unsubscribe: "eth_unsubscribe", notification: "eth_subscription" };
-
-function heads(pool: Pool, options: Record<string, unknown> = {}, params: unknown = ["newHeads"]): Promise<Subscription<Head>> {
-  return pool.subscribe<Head>("eth_subscribe", params, { ...ETH, ...options });
-}
-
-/** Reads `sub` in the background into `got` until it ends; `done` settles with the error it threw, if any. */
-function drain(sub: Subscription<Head>): { got: number[]; done: Promise<unknown> } {
-  const got: number[] = [];
-  const done = (async () => {
-    try {
-      for await (const head of sub) got.push(head.number);
-    } catch (error) {
-      return error;
-    }
-    return undefined;
-  })();
-  return { got, done };
-}
-
-const increasing = (xs: number[]): boolean => xs.every((x, i) => i === 0 || x > xs[i - 1]!);
+import { drain, ETH, type Head, heads, increasing } from "../fixtures/subscriptions.ts";
+import { InvalidConfigError, jsonRpc, RemoteError, type ResubscribeEvent, TimeoutError } from "../../src/mod.ts";
 
 describe("pool.subscribe", () => {
   it("resolves once the server confirmed, delivers events in order, and unsubscribe() ends it on the server", async () => {
