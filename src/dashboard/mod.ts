@@ -382,7 +382,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     const ev = e as ResubscribeEvent;
     push(
       "resubscribe",
-      `"${ev.method}" moved #${ev.from} → #${ev.to} after ${ms(ev.gap)} without an event${why(ev.from)} (id ${idText(ev.id)})`,
+      `"${ev.method}" moved #${ev.from} → #${ev.to} after ${duration(ev.gap)} without an event${why(ev.from)} (id ${idText(ev.id)})`,
     );
   };
   /**
