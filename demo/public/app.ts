@@ -40,6 +40,8 @@ interface AdminState {
   stats: { requests: number; replies: number; errorsInjected: number; repliesDropped: number; connectionsAccepted: number };
   refusing: boolean;
   restarting: boolean;
+  /** The demo's methods (test/fixtures/ticker.ts): the ticker's live subscriptions, the sockets that carry them. */
+  extension?: { ticker?: { seq: number; live: number; carriers: number[]; refusedBeforeLogin: number } };
 }
 
 const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -509,7 +511,30 @@ const emptyRow = document.createElement("tr");
 emptyRow.innerHTML = '<td colspan="4" class="empty">no RPC sockets</td>';
 serverBody.append(emptyRow);
 
+/** Server sockets that carry the ticker subscription, from the last state push. */
+let tickerCarriers: number[] = [];
+const subKill = byId<HTMLButtonElement>("sub-kill");
+subKill.addEventListener("click", () => {
+  const id = tickerCarriers[0];
+  if (id !== undefined) sendAdmin({ op: "kill", id });
+});
+
+function showTicker(t: NonNullable<AdminState["extension"]>["ticker"]): void {
+  tickerCarriers = t?.carriers ?? [];
+  subKill.disabled = tickerCarriers.length === 0;
+  const server = byId("sub-server");
+  if (t === undefined) return setText(server, "");
+  setText(
+    server,
+    `server side: ${t.live} live ticker subscription${t.live === 1 ? "" : "s"}${
+      t.carriers.length > 0 ? ` on socket ${t.carriers.map((id) => `#${id}`).join(" + ")}` : ""
+    } · ${t.refusedBeforeLogin} call${t.refusedBeforeLogin === 1 ? "" : "s"} refused before login`,
+  );
+  server.classList.toggle("bad", t.refusedBeforeLogin > 0);
+}
+
 function showState(state: AdminState): void {
+  showTicker(state.extension?.ticker);
   // Sliders follow the server unless the user just moved one.
   if (Date.now() - lastFaultInput > 1500) {
     for (const f of faults) {
@@ -554,6 +579,7 @@ function showState(state: AdminState): void {
     setText(entry.recv, fmt.format(c.received));
     setText(entry.sent, fmt.format(c.sent));
     entry.row.toggleAttribute("data-stalled", c.stalled);
+    entry.row.toggleAttribute("data-ticker", tickerCarriers.includes(c.id));
     entry.stall.dataset.stalled = c.stalled ? "1" : "0";
     setText(entry.stall, c.stalled ? "unstall" : "stall");
   }

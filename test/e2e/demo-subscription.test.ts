@@ -72,6 +72,7 @@ async function carrier(): Promise<number> {
 
 /** The ticker flows: the page shows a last seq that rises by more than `n` within a few seconds. */
 async function expectFlowing(n = 5): Promise<void> {
+  await expect.poll(() => shown("sub-seq"), { timeout: 6000 }).not.toBeNaN(); // "–" before the first event
   const before = await shown("sub-seq");
   await expect.poll(() => shown("sub-seq"), { timeout: 6000 }).toBeGreaterThan(before + n);
   expect(await page.getByTestId("sub-state").getAttribute("data-state")).toBe("flowing");
@@ -125,12 +126,18 @@ describe("the demo's live subscription in Chromium", () => {
     await expect.poll(async () => Object.values(await cardCounts()).sort()).toEqual([0, 0, 0, 1]);
     expect(await page.getByTestId("sub-where").textContent()).toMatch(/^on socket #\d+$/);
     expect(await shown("sub-moves")).toBe(0);
+    // The server's side, as the page shows it from the admin channel; its row is marked.
+    await expect.poll(() => page.getByTestId("sub-server").textContent(), { timeout: 3000 }).toBe(
+      `server side: 1 live ticker subscription on socket #${await carrier()} · 0 calls refused before login`,
+    );
+    expect(await page.locator("[data-testid=server-connection][data-ticker]").getAttribute("data-id")).toBe(String(await carrier()));
     await expectUnbroken();
   });
 
-  it("Kill the carrying socket: the subscription moves, the log shows it, the ticker goes on without a gap in seq", async () => {
+  it("Kill its socket: the subscription moves, the log shows it, the ticker goes on without a gap in seq", async () => {
     const sid = await carrier();
-    await page.locator(`[data-testid=server-connection][data-id="${sid}"] button.danger`).click();
+    await page.getByTestId("sub-kill").click();
+    await expect.poll(() => demo.rpc.connections().some((c) => c.id === sid), { timeout: 3000 }).toBe(false);
     await expect.poll(() => shown("sub-moves"), { timeout: 5000 }).toBe(1);
     await expect.poll(() => logTexts("resubscribe"), { timeout: 3000 }).toEqual([
       expect.stringMatching(
@@ -172,10 +179,13 @@ describe("the demo's live subscription in Chromium", () => {
 
   it("TTL rotation: the subscription moves make-before-break, key drops the overlap", async () => {
     const moves = await shown("sub-moves");
+    const dropped = await shown("sub-duplicates-dropped");
     await page.getByTestId("setting-ttl").fill("1500");
     await page.getByTestId("apply-settings").click();
     await expect.poll(() => shown("sub-moves"), { timeout: 10_000 }).toBeGreaterThanOrEqual(moves + 3);
     expect((await logTexts("resubscribe")).some((t) => t.includes("its socket expired"))).toBe(true);
+    // Each move resumed from the last seq seen, included: key dropped that one each time.
+    await expect.poll(() => shown("sub-duplicates-dropped")).toBeGreaterThanOrEqual(dropped + 3);
     await page.getByTestId("setting-ttl").fill("0");
     await page.getByTestId("apply-settings").click();
     await expect.poll(() => page.getByTestId("pool-info").textContent()).toContain("TTL off");
