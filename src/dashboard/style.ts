@@ -71,7 +71,7 @@ export const CSS = `
 .mxd-live::before { content: ""; width: 8px; height: 8px; border-radius: 50%; background: var(--mxd-green); box-shadow: 0 0 0 3px color-mix(in srgb, var(--mxd-green) 25%, transparent); }
 .mxd-live[data-pool="closing"]::before, .mxd-live[data-pool="closed"]::before { background: var(--mxd-gray); box-shadow: none; }
 
-.mxd-groups { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 10px; }
+.mxd-groups { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 10px; }
 .mxd-group, .mxd-card, .mxd-chart, .mxd-log-panel { contain: layout paint style; }
 .mxd-group { background: var(--mxd-panel); border: 1px solid var(--mxd-border); border-radius: 8px; padding: 9px 11px 10px; }
 .mxd-group h3 { margin-bottom: 6px; }
