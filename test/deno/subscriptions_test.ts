@@ -4,8 +4,9 @@
  * (port 0) that speaks Ethereum's `eth_subscribe(newHeads)` /
  * `eth_subscription` / `eth_unsubscribe` like the Node test server
  * (test/fixtures/server.ts): one block number per tick to every live
- * subscription, the subscriptions live on it counted, sockets killed on
- * demand, replies delayed, and a `login` each socket must call first.
+ * subscription, the subscriptions live on it counted, sockets killed and the
+ * server restarted on demand, replies delayed, and a `login` each socket
+ * must call first.
  * Sanitizers on, as in pool_test.ts.
  *
  * Run: deno test --allow-net=127.0.0.1 test/deno/
@@ -60,6 +61,8 @@ interface SubServer {
   accepted: number;
   /** Closes one server-side socket (1012) and waits until it is closed. */
   kill(id: number): Promise<void>;
+  /** Closes every socket (1012) and stops listening; listens again on the same port after `downMs`. */
+  restart(downMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -143,7 +146,7 @@ function startServer(tickMs = 10): SubServer {
     }
   };
 
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
+  const handler = (req: Request): Response => {
     if (req.headers.get("upgrade") !== "websocket") return new Response("websocket only", { status: 426 });
     const { socket: ws, response } = Deno.upgradeWebSocket(req);
     const s: Socket = { id: nextSocket++, ws, loggedIn: false, closed: Promise.resolve() };
@@ -160,10 +163,18 @@ function startServer(tickMs = 10): SubServer {
     ws.onerror = () => {};
     ws.onmessage = (event) => handle(s, JSON.parse(String(event.data)));
     return response;
-  });
+  };
+  const listen = (port: number) => Deno.serve({ port, hostname: "127.0.0.1", onListen: () => {} }, handler);
+  let server = listen(0);
+  const port = server.addr.port;
+  const closeAll = (code: number): Promise<unknown> =>
+    Promise.all([...sockets.values()].map((s) => {
+      s.ws.close(code);
+      return s.closed;
+    }));
 
   const state: SubServer = {
-    url: `ws://127.0.0.1:${server.addr.port}/rpc`,
+    url: `ws://127.0.0.1:${port}/rpc`,
     live: () => subs.size,
     carriers: () => [...new Set([...subs.values()].map((s) => s.id))],
     unsubscribes: 0,
@@ -180,13 +191,16 @@ function startServer(tickMs = 10): SubServer {
       s.ws.close(1012, "killed by test");
       await s.closed;
     },
+    async restart(downMs) {
+      await closeAll(1012);
+      await server.shutdown();
+      await new Promise((r) => setTimeout(r, downMs));
+      server = listen(port);
+    },
     async close() {
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      await Promise.all([...sockets.values()].map((s) => {
-        s.ws.close(1001);
-        return s.closed;
-      }));
+      await closeAll(1001);
       subs.clear();
       checkTicker();
       await server.shutdown();
@@ -258,6 +272,34 @@ test("subscriptions: kill the carrying socket → resubscribed, events keep incr
     assertEquals(s.subscriptions.active, 0, "active");
     assertEquals(s.subscriptions.unsubscribeFailed, 0, "unsubscribeFailed");
     assertEquals(pool.connections().reduce((n, c) => n + c.subscriptions, 0), 0, "no socket carries one");
+  } finally {
+    await pool.close();
+    await server.close();
+  }
+});
+
+test("subscriptions: the server restarts: the subscription comes back once the pool reconnects, events keep increasing", async () => {
+  const server = startServer();
+  const pool = new Pool(server.url, { size: 2, heartbeat: false, timeout: 5_000, reconnect: { initialDelay: 20, maxDelay: 100 } });
+  try {
+    await until(() => pool.stats().connections.open === 2, 3_000, "2 open sockets");
+    const sub = await pool.subscribe<Head>("eth_subscribe", ["newHeads"], { ...ETH, key: (h) => h.number });
+    const gaps: number[] = [];
+    sub.addEventListener("resubscribe", (e) => gaps.push(e.gap));
+    const reader = read(sub);
+    await until(() => reader.got.length >= 5, 3_000, "5 events");
+    const accepted = server.accepted;
+    await server.restart(150);
+    const at = reader.got.length;
+    await until(() => gaps.length === 1 && reader.got.length >= at + 5, 5_000, "the move and 5 more events");
+    assert(server.accepted >= accepted + 2, `the pool reconnected (${server.accepted - accepted} new sockets)`);
+    assert(gaps[0]! >= 100, `the gap covers the time the server was down: ${gaps[0]} ms`);
+    assert(increasing(reader.got), `increasing: ${reader.got.join(",")}`);
+    assertEquals(server.live(), 1, "live on the server");
+    assertEquals(pool.stats().subscriptions.resubscribed, 1, "resubscribed");
+    await pool.close();
+    assertEquals(await reader.stop(), "done", "close ends the loop");
+    assertEquals(server.live(), 0, "none live after close()");
   } finally {
     await pool.close();
     await server.close();
