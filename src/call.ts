@@ -50,6 +50,8 @@ export interface Pin {
   ended: boolean;
   /** The handle of the pool's `setup` step: its calls go on the socket before it takes any other. */
   readonly setup?: boolean;
+  /** A subscription's own call: taken while the pool is closing too, so an unsubscribe still goes out before the sockets close. */
+  readonly closing?: boolean;
 }
 
 export class PendingCall {

@@ -36,7 +36,12 @@ export class IdleWatch {
     }, 0);
   }
 
-  /** Resolves when the pool is quiet, or after `ms`. One waiter at a time (`close()`). */
+  /**
+   * Resolves when the pool is quiet, or after `ms`. One waiter at a time
+   * (`close()`). Quiet means quiet once the settled calls' own callbacks ran:
+   * a call one of them makes at once (the unsubscribe of a subscription the
+   * server confirmed during `close()`) is waited for too.
+   */
   wait(ms: number): Promise<void> {
     if (this.quiet) return Promise.resolve();
     return new Promise<void>((resolve) => {
@@ -44,10 +49,14 @@ export class IdleWatch {
         this.#waiter = undefined;
         resolve();
       }, ms);
-      this.#waiter = () => {
-        clearTimeout(timer);
-        resolve();
-      };
+      // Queued after the callbacks of the call that just settled (they were queued when it settled).
+      const waiter = (): void =>
+        queueMicrotask(() => {
+          if (!this.quiet && !this.#stopped) return void (this.#waiter = waiter);
+          clearTimeout(timer);
+          resolve();
+        });
+      this.#waiter = waiter;
     });
   }
 

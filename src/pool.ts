@@ -177,7 +177,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       now,
       state: () => this.#state,
       list: () => this.#connections.list,
-      call: (method, params, opts, c) => this.#session.call(method, params, opts, { conn: c, generation: c.generation, ended: false }),
+      call: (method, params, opts, c) =>
+        this.#session.call(method, params, opts, { conn: c, generation: c.generation, ended: false, closing: true }),
       retire: (c) => this.#connections.retire(c),
       emit: (event) => this.#emit(event),
     });
@@ -290,7 +291,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     resolve: (value: unknown) => void,
     reject: (reason: unknown) => void,
   ): void {
-    if (this.#state !== "open") {
+    if (this.#state !== "open" && (this.#state === "closed" || pin?.closing !== true)) {
       return this.#refuse(kind, reject, new PoolClosedError(`call "${String(method)}" refused: the pool is ${this.#state}`));
     }
     try {

@@ -27,7 +27,10 @@ export interface SubscribeOptions<E = unknown> {
   key?: (event: E) => unknown;
   /** Events kept for a slow consumer; on overflow the oldest is dropped, counted in `overflowed`. @default 1000 */
   bufferSize?: number;
-  /** Ms for the server to confirm, and for each (un)subscribe call. @default the pool's `timeout` */
+  /**
+   * Ms for the server to confirm (at a move too: then another socket is tried) and for each unsubscribe call. A
+   * confirmation that comes later, within as long again, is unsubscribed at once. @default the pool's `timeout`
+   */
   timeout?: number;
   /** Aborting ends the subscription (unsubscribing); the promise, or the iterator, rejects with `signal.reason`. */
   signal?: AbortSignal;
@@ -287,10 +290,21 @@ export class Subscriptions {
     e.busy = true;
     to.subscriptions++; // counted from now, so that subscriptions made together spread
     this.#pending.set(to, (this.#pending.get(to) ?? 0) + 1);
-    host.call(e.method, params, { timeout: e.timeout }, to).then((sid) => {
-      e.busy = false;
+    // Given up on after `timeout` (the first one by e.timer: it rejects), the call still waits as long again for its
+    // answer: a subscription the server confirms late is unsubscribed then, not left running there unknown to us.
+    const attempt = { abandoned: false };
+    if (e.confirmed) {
+      e.timer = setTimeout(() => {
+        attempt.abandoned = true;
+        e.busy = false;
+        this.#open(e, to); // a slow socket: another one
+      }, e.timeout);
+    }
+    host.call(e.method, params, { timeout: Math.min(2 * e.timeout, MAX_DELAY) }, to).then((sid) => {
       const early = this.#settled(to, sid);
-      if (e.ended) return void this.#unsubscribe(e, to, sid, null).then(() => this.#drop(to));
+      if (attempt.abandoned || e.ended) return void this.#unsubscribe(e, to, sid, null).then(() => this.#drop(to));
+      clearTimeout(e.timer);
+      e.busy = false;
       const [old, oldSid] = [e.carrier, e.sid];
       // Make-before-break: the old one ends after the new one runs (the call, in flight, keeps a draining socket
       // open). Until its unsubscribe is answered its events still count: they may be ones the new one started
@@ -325,9 +339,12 @@ export class Subscriptions {
       e.sub.dispatchEvent(event());
       host.emit(event());
     }, (error: unknown) => {
-      e.busy = false;
       this.#settled(to, undefined);
       this.#drop(to);
+      // Never answered, even late: the server may run it (as an unsubscribe not answered).
+      if (attempt.abandoned || e.ended) return void (error instanceof TimeoutError && this.#counts.unsubscribeFailed++);
+      clearTimeout(e.timer);
+      e.busy = false;
       // Refused by the server (or never confirmed in time): final. A lost or slow socket: try another.
       if (error instanceof RemoteError || (!e.confirmed && error instanceof TimeoutError)) void this.#end(e, error);
       else queueMicrotask(() => this.#open(e));

@@ -15,6 +15,8 @@
  *   stats          the server's counters (requests, connectionsAccepted, …)
  *   connections    the RPC sockets open now
  *   closes         every socket close the server saw, in order: [{ code, reason }]
+ *   subscriptions  { live, unsubscribes }: eth_subscribe subscriptions live now, eth_unsubscribe calls that ended one
+ *   killCarriers   terminate every socket that carries a subscription; → how many
  *
  * When stdin ends (the test process is done, or died), the server closes and
  * this process exits. It never outlives 10 minutes.
@@ -61,6 +63,8 @@ const ops = {
   stats: () => ({ ...server.stats }),
   connections: () => server.connections(),
   closes: () => closes,
+  subscriptions: () => ({ live: server.liveSubscriptions(), unsubscribes: server.unsubscribes }),
+  killCarriers: () => server.subscriptionSockets().filter((id) => server.kill(id)).length,
 };
 
 const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);

@@ -6,11 +6,14 @@
  * user's install gives Node and Bun.
  *
  * The subset every runtime must pass (Deno's test/deno/pool_test.ts and
- * Chromium's test/e2e/cdn.test.ts cover the same cases):
+ * subscriptions_test.ts, Chromium's test/e2e/cdn.test.ts and
+ * subscriptions.test.ts cover the same cases):
  *   calls            concurrent calls each get their own answer; a RemoteError
  *   a killed socket  the idempotent call in flight is re-sent; the other
  *                    rejects with ConnectionLostError, maybeExecuted: true
  *   reconnect        every socket killed: the pool reconnects, `reconnect` events
+ *   a subscription   its socket killed: subscribed again on another, events keep
+ *                    increasing; `break` leaves none live on the server
  *   close            close() resolves, every socket closed with 1000 (as the
  *                    server saw it), stats add up, no socket, handle or
  *                    muxpool timer left open
@@ -172,6 +175,35 @@ test("every socket killed: the pool reconnects (reconnect events) and calls work
     const after = await Promise.all(Array.from({ length: 100 }, (_, i) => pool.call("add", [i, 1])));
     after.forEach((value, i) => assert.equal(value, i + 1, `call #${i} after the reconnect`));
     assert.equal(pool.stats().calls.failed, 0);
+    await pool.close();
+  });
+});
+
+test("a subscription whose socket is killed subscribes again on another; events keep increasing; break leaves none on the server", async () => {
+  await withPool({ size: 2 }, async (pool) => {
+    await until(() => pool.stats().connections.open === 2, 5_000, "2 open sockets");
+    const before = await server.op("subscriptions");
+    const sub = await pool.subscribe("eth_subscribe", ["newHeads"], {
+      unsubscribe: "eth_unsubscribe",
+      notification: "eth_subscription",
+      key: (head) => head.number,
+    });
+    const moves = [];
+    sub.addEventListener("resubscribe", (e) => moves.push({ from: e.from, to: e.to }));
+    const got = [];
+    let killed = 0;
+    for await (const head of sub) {
+      got.push(head.number);
+      if (got.length === 3) killed = await server.op("killCarriers");
+      if ((moves.length === 1 && got.length >= 8) || got.length >= 500) break; // 500 (10 s): it never moved, the asserts say so
+    }
+    assert.equal(killed, 1, "one socket carried it");
+    assert.ok(moves[0].from !== moves[0].to, `moved to another socket: ${JSON.stringify(moves)}`);
+    assert.ok(got.every((n, i) => i === 0 || n > got[i - 1]), `block numbers increasing: ${got}`);
+    await until(async () => (await server.op("subscriptions")).live === before.live, 5_000, "the server to have none live");
+    assert.equal((await server.op("subscriptions")).unsubscribes, before.unsubscribes + 1, "break unsubscribed it");
+    const s = pool.stats().subscriptions;
+    assert.deepEqual([s.active, s.resubscribed, s.unsubscribeFailed], [0, 1, 0], "active, resubscribed, unsubscribeFailed");
     await pool.close();
   });
 });
