@@ -9,10 +9,10 @@
  * - `/dist/*.js`   the CDN bundles (dist/muxpool.js, dist/muxpool-dashboard.js)
  * - `/config.json` `{ rpcUrl, adminUrl, token }` of the demo RPC server
  *
- * The RPC server is the test server (test/fixtures/server.ts) with the
- * demo's methods added (test/fixtures/ticker.ts): `login`, which every
- * socket must call before anything else (the page's pool does it in its
- * `setup`), and the ticker subscription.
+ * The RPC server is the test server (test/fixtures/server.ts) with its
+ * login gate on (`requireLogin`: a socket must call `login` before anything
+ * else; the page's pool does it in its `setup`) and the ticker subscription
+ * added (test/fixtures/ticker.ts).
  *
  * `startDemo()` is exported so tests can run the same thing in-process on
  * port 0. Run as a program (`node dist-demo/main.mjs [--port N]`, port also
@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { type RpcServer, startRpcServer } from "../test/fixtures/server.ts";
 import { type TickerMethods, tickerMethods } from "../test/fixtures/ticker.ts";
 
-/** The token the demo server wants in `login` (the page reads it from /config.json). */
+/** The token the page sends in `login` (from /config.json); the demo server takes any. */
 export const DEMO_TOKEN = "demo-token";
 
 export interface DemoOptions {
@@ -47,7 +47,7 @@ export interface Demo {
   readonly port: number;
   /** The demo JSON-RPC server (its `url` and `adminUrl`). */
   readonly rpc: RpcServer;
-  /** Its `login` and ticker subscription, with their counts (`live`, `seq`, `refusedBeforeLogin`, …). */
+  /** Its ticker subscription, with its counts (`live`, `seq`, `carriers()`, …); the login counts are `rpc.logins` and `rpc.beforeLogin`. */
   readonly ticker: TickerMethods;
   /** Stops both servers. Idempotent. */
   close(): Promise<void>;
@@ -95,10 +95,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   });
   const actualPort = (http.address() as { port: number }).port;
 
-  const ticker = tickerMethods({ interval: options.subscriptionTicker ?? 250, token: DEMO_TOKEN });
+  const ticker = tickerMethods({ interval: options.subscriptionTicker ?? 250 });
   let rpc: RpcServer;
   try {
-    rpc = await startRpcServer({ host, port: 0, tickerInterval: options.tickerInterval ?? 1000, extension: ticker });
+    rpc = await startRpcServer({ host, port: 0, tickerInterval: options.tickerInterval ?? 1000, requireLogin: true, extension: ticker });
   } catch (error) {
     ticker.close?.();
     http.close();

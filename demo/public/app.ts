@@ -40,8 +40,10 @@ interface AdminState {
   stats: { requests: number; replies: number; errorsInjected: number; repliesDropped: number; connectionsAccepted: number };
   refusing: boolean;
   restarting: boolean;
+  /** Logins, and calls refused because their socket had not logged in (0: the pool's setup ran first). */
+  login?: { logins: number; refusedBeforeLogin: number };
   /** The demo's methods (test/fixtures/ticker.ts): the ticker's live subscriptions, the sockets that carry them. */
-  extension?: { ticker?: { seq: number; live: number; carriers: number[]; refusedBeforeLogin: number } };
+  extension?: { ticker?: { seq: number; live: number; carriers: number[] } };
 }
 
 const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -519,22 +521,23 @@ subKill.addEventListener("click", () => {
   if (id !== undefined) sendAdmin({ op: "kill", id });
 });
 
-function showTicker(t: NonNullable<AdminState["extension"]>["ticker"]): void {
+function showTicker(t: NonNullable<AdminState["extension"]>["ticker"], login: AdminState["login"]): void {
   tickerCarriers = t?.carriers ?? [];
   subKill.disabled = tickerCarriers.length === 0;
   const server = byId("sub-server");
   if (t === undefined) return setText(server, "");
+  const refused = login?.refusedBeforeLogin ?? 0;
   setText(
     server,
     `server side: ${t.live} live ticker subscription${t.live === 1 ? "" : "s"}${
       t.carriers.length > 0 ? ` on socket ${t.carriers.map((id) => `#${id}`).join(" + ")}` : ""
-    } · ${t.refusedBeforeLogin} call${t.refusedBeforeLogin === 1 ? "" : "s"} refused before login`,
+    }${login === undefined ? "" : ` · ${refused} call${refused === 1 ? "" : "s"} refused before login`}`,
   );
-  server.classList.toggle("bad", t.refusedBeforeLogin > 0);
+  server.classList.toggle("bad", refused > 0);
 }
 
 function showState(state: AdminState): void {
-  showTicker(state.extension?.ticker);
+  showTicker(state.extension?.ticker, state.login);
   // Sliders follow the server unless the user just moved one.
   if (Date.now() - lastFaultInput > 1500) {
     for (const f of faults) {
