@@ -7,7 +7,12 @@
  * - `/`            demo/public/index.html
  * - `/app.js`      the compiled page script (dist-demo/public/app.js)
  * - `/dist/*.js`   the CDN bundles (dist/muxpool.js, dist/muxpool-dashboard.js)
- * - `/config.json` `{ rpcUrl, adminUrl }` of the demo RPC server
+ * - `/config.json` `{ rpcUrl, adminUrl, token }` of the demo RPC server
+ *
+ * The RPC server is the test server (test/fixtures/server.ts) with its
+ * login gate on (`requireLogin`: a socket must call `login` before anything
+ * else; the page's pool does it in its `setup`) and the ticker subscription
+ * added (test/fixtures/ticker.ts).
  *
  * `startDemo()` is exported so tests can run the same thing in-process on
  * port 0. Run as a program (`node dist-demo/main.mjs [--port N]`, port also
@@ -18,6 +23,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { extname, join, normalize, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type RpcServer, startRpcServer } from "../test/fixtures/server.ts";
+import { type TickerMethods, tickerMethods } from "../test/fixtures/ticker.ts";
+
+/** The token the page sends in `login` (from /config.json); the demo server takes any. */
+export const DEMO_TOKEN = "demo-token";
 
 export interface DemoOptions {
   /** Port of the page's HTTP server; 0 picks a free one. @default 8080 */
@@ -28,6 +37,8 @@ export interface DemoOptions {
   root?: string;
   /** ms between the server's `ticker` notifications; 0 = off. @default 1000 */
   tickerInterval?: number;
+  /** ms between ticks of the ticker subscription (`ticker_subscribe`). @default 250 */
+  subscriptionTicker?: number;
 }
 
 export interface Demo {
@@ -36,6 +47,8 @@ export interface Demo {
   readonly port: number;
   /** The demo JSON-RPC server (its `url` and `adminUrl`). */
   readonly rpc: RpcServer;
+  /** Its ticker subscription, with its counts (`live`, `seq`, `carriers()`, …); the login counts are `rpc.logins` and `rpc.beforeLogin`. */
+  readonly ticker: TickerMethods;
   /** Stops both servers. Idempotent. */
   close(): Promise<void>;
 }
@@ -82,20 +95,23 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   });
   const actualPort = (http.address() as { port: number }).port;
 
+  const ticker = tickerMethods({ interval: options.subscriptionTicker ?? 250 });
   let rpc: RpcServer;
   try {
-    rpc = await startRpcServer({ host, port: 0, tickerInterval: options.tickerInterval ?? 1000 });
+    rpc = await startRpcServer({ host, port: 0, tickerInterval: options.tickerInterval ?? 1000, requireLogin: true, extension: ticker });
   } catch (error) {
+    ticker.close?.();
     http.close();
     throw error;
   }
-  config = JSON.stringify({ rpcUrl: rpc.url, adminUrl: rpc.adminUrl });
+  config = JSON.stringify({ rpcUrl: rpc.url, adminUrl: rpc.adminUrl, token: DEMO_TOKEN });
 
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${actualPort}/`,
     port: actualPort,
     rpc,
+    ticker,
     close(): Promise<void> {
       closing ??= Promise.all([
         rpc.close(),

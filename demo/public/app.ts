@@ -9,11 +9,13 @@
  */
 import { InvalidConfigError, Pool } from "muxpool";
 import { mountDashboard } from "muxpool/dashboard";
-import type { PoolUpdate } from "muxpool";
+import type { PoolUpdate, ResubscribeEvent, Subscription } from "muxpool";
 
 interface Config {
   rpcUrl: string;
   adminUrl: string;
+  /** What the demo server wants in `login`. */
+  token: string;
 }
 
 interface Settings {
@@ -38,6 +40,10 @@ interface AdminState {
   stats: { requests: number; replies: number; errorsInjected: number; repliesDropped: number; connectionsAccepted: number };
   refusing: boolean;
   restarting: boolean;
+  /** Logins, and calls refused because their socket had not logged in (0: the pool's setup ran first). */
+  login?: { logins: number; refusedBeforeLogin: number };
+  /** The demo's methods (test/fixtures/ticker.ts): the ticker's live subscriptions, the sockets that carry them. */
+  extension?: { ticker?: { seq: number; live: number; carriers: number[] } };
 }
 
 const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -66,6 +72,11 @@ function createPool(s: Settings): Pool {
     timeout: 10_000,
     heartbeat: { interval: 2000, timeout: 1000 },
     reconnect: { initialDelay: 100, maxDelay: 2000 },
+    // The demo server refuses every call on a socket until it logged in: each new socket
+    // (first connect, reconnect, TTL replacement, resize, reload) runs this before any other call.
+    setup: async (conn) => {
+      await conn.call("login", [config.token]);
+    },
   });
 }
 
@@ -251,6 +262,177 @@ setInterval(() => {
   );
 }, 250);
 
+// ---------------------------------------------------------------- live subscription
+
+/** One `ticker_subscription` event: the server's sequence number and when it made it. */
+interface Tick {
+  seq: number;
+  t: number;
+}
+
+/** A move of the subscription, and the sequence numbers missed across it (found at the next event). */
+interface Move {
+  from: number;
+  to: number;
+  gap: number;
+  /** The last seq before the move; the next event closes the entry. */
+  before: number | undefined;
+  missed: number[];
+  closed: boolean;
+  li: HTMLLIElement;
+}
+
+const ticker = {
+  state: "subscribing" as "subscribing" | "flowing" | "waiting" | "ended",
+  last: undefined as Tick | undefined,
+  lastAt: 0,
+  delivered: 0,
+  /** Over every subscription the page made (it subscribes again after one ended with an error). */
+  moves: 0,
+  duplicatesDropped: 0,
+  /** Sequence numbers that never arrived, and ones that arrived again or out of order. */
+  missed: 0,
+  repeated: 0,
+  restarts: 0,
+  error: "",
+  /** The last 2000 sequence numbers delivered, for a look from the console or a test. */
+  seqs: [] as number[],
+  moveLog: [] as Move[],
+};
+const gapsList = byId("sub-gaps");
+let current: Subscription<Tick> | undefined;
+
+/** A missed range as text: `none`, `51`, `51–53`, `51, 54`. */
+function missedText(xs: readonly number[]): string {
+  if (xs.length === 0) return "none";
+  const parts: string[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    let j = i;
+    while (j + 1 < xs.length && xs[j + 1] === xs[j]! + 1) j++;
+    parts.push(j === i ? String(xs[i]) : `${xs[i]}–${xs[j]}`);
+    i = j;
+  }
+  return parts.join(", ");
+}
+
+function showMove(m: Move): void {
+  const missed = m.closed ? `missed ${missedText(m.missed)}` : "…";
+  m.li.replaceChildren();
+  const time = document.createElement("time");
+  time.textContent = new Date().toTimeString().slice(0, 8);
+  const what = document.createElement("span");
+  what.textContent = `#${m.from} → #${m.to} · ${fmt.format(m.gap)} ms`;
+  const tail = document.createElement("span");
+  tail.className = "missed";
+  tail.textContent = missed;
+  m.li.append(time, what, tail);
+  m.li.toggleAttribute("data-missed", m.missed.length > 0);
+}
+
+function onMove(e: ResubscribeEvent): void {
+  const li = document.createElement("li");
+  li.dataset.testid = "sub-gap";
+  const m: Move = { from: e.from, to: e.to, gap: e.gap, before: ticker.last?.seq, missed: [], closed: false, li };
+  ticker.moves++;
+  ticker.moveLog.push(m);
+  if (ticker.moveLog.length > 50) ticker.moveLog.shift();
+  showMove(m);
+  gapsList.querySelector(".empty")?.remove();
+  gapsList.prepend(li);
+  while (gapsList.childElementCount > 12) gapsList.lastElementChild!.remove();
+}
+
+function onTick(tick: Tick): void {
+  const last = ticker.last?.seq;
+  const missed: number[] = [];
+  if (last !== undefined && tick.seq <= last) ticker.repeated++;
+  else if (last !== undefined) { for (let n = last + 1; n < tick.seq && missed.length < 1000; n++) missed.push(n); }
+  ticker.missed += missed.length;
+  // The moves this event follows learn what was missed across them.
+  for (const m of ticker.moveLog) {
+    if (m.closed) continue;
+    m.closed = true;
+    m.missed = missed;
+    showMove(m);
+  }
+  ticker.last = tick;
+  ticker.lastAt = performance.now();
+  ticker.delivered++;
+  ticker.seqs.push(tick.seq);
+  if (ticker.seqs.length > 2000) ticker.seqs.shift();
+}
+
+/**
+ * Follows the ticker for the page's life. The subscription moves by itself
+ * when its socket is lost, stalls, expires or drains; it ends only when the
+ * server refuses it (say, an injected error on the subscribe call): then the
+ * page subscribes again, resuming where it stopped.
+ */
+async function follow(): Promise<void> {
+  while (pool.state === "open") {
+    const base = current?.stats();
+    if (base !== undefined) ticker.duplicatesDropped += base.duplicatesDropped;
+    current = undefined;
+    ticker.state = "subscribing";
+    try {
+      const sub = await pool.subscribe<Tick>(
+        "ticker_subscribe",
+        // Called on every (re)subscribe with the last event of this subscription: resume from it,
+        // that one included, so that nothing can fall between (`key` drops the one seen twice).
+        // A new subscription (after an error) starts from the page's last event.
+        (last?: Tick) => {
+          const seen = last ?? ticker.last;
+          return [seen === undefined ? {} : { from: seen.seq }];
+        },
+        {
+          unsubscribe: "ticker_unsubscribe",
+          notification: "ticker_subscription",
+          // A move overlaps the old and the new subscription: the same seq can come from both.
+          key: (tick) => tick.seq,
+        },
+      );
+      current = sub;
+      sub.addEventListener("resubscribe", onMove);
+      ticker.state = "flowing";
+      for await (const tick of sub) onTick(tick);
+      return; // ended by the page (pagehide) or the pool's close
+    } catch (error) {
+      ticker.error = `${errorCode(error)}: ${(error as Error).message}`;
+      ticker.state = "ended";
+      ticker.restarts++;
+      await sleep(1000);
+    }
+  }
+}
+void follow();
+
+const subState = byId("sub-state");
+const subWhere = byId("sub-where");
+setInterval(() => {
+  const silent = performance.now() - ticker.lastAt;
+  const state = ticker.state === "flowing" && silent > 1500 ? "waiting" : ticker.state;
+  subState.dataset.state = state;
+  const label = state === "waiting"
+    ? `no event for ${(silent / 1000).toFixed(1)} s`
+    : state === "ended"
+    ? "ended, subscribing again"
+    : state;
+  setText(subState.querySelector("b")!, label);
+  const on = pool.connections().filter((c) => c.subscriptions > 0).map((c) => `#${c.id}`);
+  const where = state === "ended" ? ticker.error : on.length > 0 ? `on socket ${on.join(" + ")}` : "";
+  setText(subWhere, `${where}${ticker.restarts > 0 && state !== "ended" ? ` · subscribed again ${ticker.restarts}×` : ""}`);
+  setText(byId("sub-seq"), ticker.last === undefined ? "–" : fmt.format(ticker.last.seq));
+  setText(byId("sub-delivered"), fmt.format(ticker.delivered));
+  setText(byId("sub-moves"), fmt.format(ticker.moves));
+  setText(byId("sub-dropped"), fmt.format(ticker.duplicatesDropped + (current?.stats().duplicatesDropped ?? 0)));
+  const missedOut = byId("sub-missed");
+  setText(missedOut, fmt.format(ticker.missed));
+  missedOut.classList.toggle("bad", ticker.missed > 0);
+  const repeatedOut = byId("sub-repeated");
+  setText(repeatedOut, fmt.format(ticker.repeated));
+  repeatedOut.classList.toggle("bad", ticker.repeated > 0);
+}, 250);
+
 // ---------------------------------------------------------------- server admin channel
 
 const adminStatus = byId("admin-status");
@@ -331,7 +513,31 @@ const emptyRow = document.createElement("tr");
 emptyRow.innerHTML = '<td colspan="4" class="empty">no RPC sockets</td>';
 serverBody.append(emptyRow);
 
+/** Server sockets that carry the ticker subscription, from the last state push. */
+let tickerCarriers: number[] = [];
+const subKill = byId<HTMLButtonElement>("sub-kill");
+subKill.addEventListener("click", () => {
+  const id = tickerCarriers[0];
+  if (id !== undefined) sendAdmin({ op: "kill", id });
+});
+
+function showTicker(t: NonNullable<AdminState["extension"]>["ticker"], login: AdminState["login"]): void {
+  tickerCarriers = t?.carriers ?? [];
+  subKill.disabled = tickerCarriers.length === 0;
+  const server = byId("sub-server");
+  if (t === undefined) return setText(server, "");
+  const refused = login?.refusedBeforeLogin ?? 0;
+  setText(
+    server,
+    `server side: ${t.live} live ticker subscription${t.live === 1 ? "" : "s"}${
+      t.carriers.length > 0 ? ` on socket ${t.carriers.map((id) => `#${id}`).join(" + ")}` : ""
+    }${login === undefined ? "" : ` · ${refused} call${refused === 1 ? "" : "s"} refused before login`}`,
+  );
+  server.classList.toggle("bad", refused > 0);
+}
+
 function showState(state: AdminState): void {
+  showTicker(state.extension?.ticker, state.login);
   // Sliders follow the server unless the user just moved one.
   if (Date.now() - lastFaultInput > 1500) {
     for (const f of faults) {
@@ -376,6 +582,7 @@ function showState(state: AdminState): void {
     setText(entry.recv, fmt.format(c.received));
     setText(entry.sent, fmt.format(c.sent));
     entry.row.toggleAttribute("data-stalled", c.stalled);
+    entry.row.toggleAttribute("data-ticker", tickerCarriers.includes(c.id));
     entry.stall.dataset.stalled = c.stalled ? "1" : "0";
     setText(entry.stall, c.stalled ? "unstall" : "stall");
   }
@@ -391,5 +598,5 @@ function showState(state: AdminState): void {
 }
 
 // For poking around from the browser console: `muxpoolDemo.pool.stats()`.
-(globalThis as { muxpoolDemo?: unknown }).muxpoolDemo = { pool, config };
+(globalThis as { muxpoolDemo?: unknown }).muxpoolDemo = { pool, config, ticker };
 addEventListener("pagehide", () => void pool.destroy());

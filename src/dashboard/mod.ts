@@ -26,6 +26,7 @@ import type {
   PoolErrorEvent,
   PoolStats,
   RerouteEvent,
+  ResubscribeEvent,
 } from "../mod.ts";
 import { LineChart } from "./chart.ts";
 import { bytes, clock, count, duration, ms, rate } from "./format.ts";
@@ -45,7 +46,8 @@ export type DashboardEventType =
   | "resize"
   | "update"
   | "reload"
-  | "reloaded";
+  | "reloaded"
+  | "resubscribe";
 
 /** Options of {@link mountDashboard}. */
 export interface DashboardOptions {
@@ -61,7 +63,7 @@ export interface DashboardOptions {
   maxLogEntries?: number;
   /**
    * Event types written to the log (every type is counted either way).
-   * @default ["open", "close", "reconnect", "expire", "reroute", "error", "shutdown", "resize", "update", "reload", "reloaded"]
+   * @default ["open", "close", "reconnect", "expire", "reroute", "resubscribe", "error", "shutdown", "resize", "update", "reload", "reloaded"]
    */
   logEvents?: readonly DashboardEventType[];
   /** Ms a socket that left the pool stays on screen, greyed out. @default 1500 */
@@ -92,6 +94,7 @@ const ALL_EVENTS: readonly DashboardEventType[] = [
   "update",
   "reload",
   "reloaded",
+  "resubscribe",
 ];
 const DEFAULT_LOG: readonly DashboardEventType[] = [
   "open",
@@ -99,6 +102,7 @@ const DEFAULT_LOG: readonly DashboardEventType[] = [
   "reconnect",
   "expire",
   "reroute",
+  "resubscribe",
   "error",
   "shutdown",
   "resize",
@@ -125,6 +129,7 @@ interface Card {
   readonly received: HTMLElement;
   readonly p50: HTMLElement;
   readonly p99: HTMLElement;
+  readonly subscriptions: HTMLElement;
   state: CardState | "";
   /** When the socket left the pool (performance.now()), or 0 while it is in it. */
   goneAt: number;
@@ -219,6 +224,12 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     "protocol err.",
   ]]);
   group("Latency", [["p50", "p50"], ["p90", "p90"], ["p99", "p99"], ["max", "max"]]);
+  // Test ids and tooltips carry the field names of stats().subscriptions.
+  group("Subscriptions", [["sub-active", "active"], ["sub-resubscribed", "resubscribed"], ["sub-duplicatesDropped", "dup. dropped"], [
+    "sub-overflowed",
+    "overflowed",
+  ], ["sub-unsubscribeFailed", "unsub. failed"]]);
+  for (const [id, field] of Object.entries(SUBSCRIPTION_FIELDS)) tiles.get(id)!.root.title = SUBSCRIPTION_HELP[field];
 
   const socketsPanel = el("div", "");
   const socketsHead = el("div", "mxd-section-head");
@@ -367,6 +378,24 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     const where = ev.connectionId === undefined ? "" : `socket #${ev.connectionId}: `;
     push("error", `${where}${typeof err.code === "string" ? `${err.code} ` : ""}${err.message ?? String(err)}`);
   };
+  const onResubscribe = (e: Event): void => {
+    const ev = e as ResubscribeEvent;
+    push(
+      "resubscribe",
+      `"${ev.method}" moved #${ev.from} → #${ev.to} after ${duration(ev.gap)} without an event${why(ev.from)} (id ${idText(ev.id)})`,
+    );
+  };
+  /**
+   * Why a subscription left socket `id`, as far as the dashboard can tell (the
+   * event has no reason): it expired, it is draining, or it was lost.
+   */
+  const why = (id: number): string => {
+    if (expiredIds.has(id)) return ", its socket expired";
+    const state = pool.connections().find((c) => c.id === id)?.state;
+    if (state === "draining") return ", its socket is draining";
+    if (state === "open") return "";
+    return ", its socket was lost";
+  };
   const onNotification = (e: Event): void => {
     const ev = e as NotificationEvent;
     push("notification", `"${ev.method}" on socket #${ev.connectionId}`);
@@ -401,6 +430,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     ["reconnect", onConnection],
     ["expire", onConnection],
     ["reroute", onReroute],
+    ["resubscribe", onResubscribe],
     ["error", onError],
     ["notification", onNotification],
     ["idle", onPoolEvent],
@@ -494,6 +524,12 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     setTile("reconnects", count(stats.reconnects), "");
     setTile("expired", count(stats.expired), "");
     setTile("protocol-errors", count(stats.protocolErrors), stats.protocolErrors > 0 ? "bad" : "");
+    const subs = stats.subscriptions;
+    setTile("sub-active", count(subs.active), "");
+    setTile("sub-resubscribed", count(subs.resubscribed), "");
+    setTile("sub-duplicatesDropped", count(subs.duplicatesDropped), "");
+    setTile("sub-overflowed", count(subs.overflowed), subs.overflowed > 0 ? "warn" : "");
+    setTile("sub-unsubscribeFailed", count(subs.unsubscribeFailed), subs.unsubscribeFailed > 0 ? "bad" : "");
     const l = stats.latency;
     for (const [id, v] of [["p50", l.p50], ["p90", l.p90], ["p99", l.p99], ["max", l.max]] as const) {
       const [value, unit] = ms(v).split(" ");
@@ -542,6 +578,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
         setText(card.flags, "left the pool");
         setText(card.inFlight, "0");
         setText(card.queued, "0");
+        setText(card.subscriptions, "0");
         setFill(card, "load", 0);
       } else if (at - card.goneAt >= linger) {
         card.root.remove();
@@ -588,6 +625,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     const received = value("card-received", "0");
     const p50 = value("card-p50", "–");
     const p99 = value("card-p99", "–");
+    const subscriptions = value("card-subscriptions", "0");
 
     root.append(
       top,
@@ -597,8 +635,26 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
       loadBar,
       row(labelled("sent ", sent), labelled("received ", received)),
       row(labelled("p50 ", p50), labelled("p99 ", p99)),
+      row(labelled("subscriptions ", subscriptions)),
     );
-    return { root, badge, flags, age, ageFill, inFlight, loadBar, loadFill, queued, sent, received, p50, p99, state: "", goneAt: 0 };
+    return {
+      root,
+      badge,
+      flags,
+      age,
+      ageFill,
+      inFlight,
+      loadBar,
+      loadFill,
+      queued,
+      sent,
+      received,
+      p50,
+      p99,
+      subscriptions,
+      state: "",
+      goneAt: 0,
+    };
   }
 
   function updateCard(card: Card, s: ConnectionSnapshot, maxInFlight: number, maxBuffered: number): void {
@@ -630,6 +686,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     setText(card.received, count(s.received));
     setText(card.p50, ms(s.latency.p50));
     setText(card.p99, ms(s.latency.p99));
+    setText(card.subscriptions, count(s.subscriptions));
   }
 
   function setState(card: Card, state: CardState): void {
@@ -698,6 +755,28 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, te
   if (className !== "") node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+/** Tile id → field of `stats().subscriptions`. */
+const SUBSCRIPTION_FIELDS = {
+  "sub-active": "active",
+  "sub-resubscribed": "resubscribed",
+  "sub-duplicatesDropped": "duplicatesDropped",
+  "sub-overflowed": "overflowed",
+  "sub-unsubscribeFailed": "unsubscribeFailed",
+} as const;
+const SUBSCRIPTION_HELP: Record<(typeof SUBSCRIPTION_FIELDS)[keyof typeof SUBSCRIPTION_FIELDS], string> = {
+  active: "subscriptions.active: confirmed by the server and not ended",
+  resubscribed: "subscriptions.resubscribed: moves to another socket",
+  duplicatesDropped: "subscriptions.duplicatesDropped: events dropped because their key was delivered recently",
+  overflowed: "subscriptions.overflowed: events dropped, oldest first, from a full buffer (bufferSize)",
+  unsubscribeFailed: "subscriptions.unsubscribeFailed: unsubscribe calls refused or unanswered (may still run on the server)",
+};
+
+/** A server's subscription id as the log shows it: `0x1f`, `42`, or `"abc"` cut short. */
+function idText(id: unknown): string {
+  const text = typeof id === "string" ? id : typeof id === "number" ? String(id) : JSON.stringify(id) ?? String(id);
+  return text.length > 24 ? `${text.slice(0, 21)}…` : text;
 }
 
 function plural(n: number | undefined, word: string): string {

@@ -53,6 +53,8 @@ const expectedConnectFailures: string[] = [];
 let serverDown = false;
 /** Event types seen in the log over the whole run. */
 const seenTypes = new Set<string>();
+/** The log's resubscribe lines seen over the run (the log keeps only its last 200 entries). */
+const seenMoves = new Set<string>();
 
 async function shot(name: string): Promise<void> {
   mkdirSync(join(root, "test-results"), { recursive: true });
@@ -71,6 +73,11 @@ async function loadCounter(id: string): Promise<number> {
 async function logTypes(): Promise<string[]> {
   const types = await page.$$eval("[data-testid=event-log-item]", (items) => items.map((i) => (i as HTMLElement).dataset.type ?? ""));
   for (const t of types) seenTypes.add(t);
+  const moves = await page.$$eval(
+    "[data-testid=event-log-item][data-type=resubscribe] .mxd-msg",
+    (items) => items.map((i) => i.textContent ?? ""),
+  );
+  for (const t of moves) seenMoves.add(t);
   return types;
 }
 
@@ -156,6 +163,10 @@ describe("dashboard demo in Chromium", () => {
     await expect.poll(openCards, { timeout: 5000 }).toBe(SIZE);
     await expect.poll(() => stat("open")).toBe(SIZE);
     expect(await page.getByTestId("admin-status").getAttribute("data-state")).toBe("open");
+    // The demo's ticker subscription: on one socket's card, in the pool's counters.
+    await expect.poll(() => stat("sub-active")).toBe(1);
+    await expect.poll(() => page.$$eval("[data-testid=card-subscriptions]", (cells) => cells.map((c) => Number(c.textContent)).sort()))
+      .toEqual([0, 0, 0, 1]);
     await expect.poll(() => page.getByTestId("server-connection").count()).toBe(SIZE);
     await logTypes();
   });
@@ -434,7 +445,10 @@ describe("dashboard demo in Chromium", () => {
   });
 
   it("the event log showed every event type, and the page logged no errors", () => {
-    for (const type of ["open", "close", "reconnect", "expire", "reroute", "error", "resize", "update", "reload", "reloaded"]) {
+    // resubscribe: the demo's ticker subscription moved off a killed, stalled, expired or reloaded socket.
+    for (
+      const type of ["open", "close", "reconnect", "expire", "reroute", "resubscribe", "error", "resize", "update", "reload", "reloaded"]
+    ) {
       expect([...seenTypes], `event type ${type}`).toContain(type);
     }
     expect(consoleErrors).toEqual([]);
@@ -449,5 +463,11 @@ describe("dashboard demo in Chromium", () => {
       (items) => items.map((i) => i.textContent ?? ""),
     );
     for (const t of reroutes) expect(t).toMatch(/^\d+ queued calls? moved from #\d+ to (#\d+|the pool queue)$/);
+    expect(seenMoves.size).toBeGreaterThan(0);
+    for (const t of seenMoves) {
+      expect(t).toMatch(
+        /^"ticker_subscribe" moved #\d+ → #\d+ after (\d+ ms|\d+\.\d s) without an event(, its socket (expired|is draining|was lost))? \(id 0x[0-9a-f]+\)$/,
+      );
+    }
   });
 });
