@@ -68,7 +68,7 @@ export class InvalidConfigError extends MuxPoolError {
   /** The option at fault, e.g. `"reconnect.maxDelay"`. */
   readonly option: string;
   constructor(option: string, message: string, options?: { cause?: unknown }) {
-    super("ERR_INVALID_CONFIG", message, options);
+    super(InvalidConfigError.CODE, message, options);
     this.option = option;
   }
 }
@@ -82,7 +82,7 @@ export class TimeoutError extends MuxPoolError {
   static readonly CODE = "ERR_TIMEOUT";
   readonly maybeExecuted: boolean;
   constructor(message: string, options?: { maybeExecuted?: boolean; cause?: unknown }) {
-    super("ERR_TIMEOUT", message, options);
+    super(TimeoutError.CODE, message, options);
     this.maybeExecuted = options?.maybeExecuted === true;
   }
 }
@@ -91,7 +91,7 @@ export class TimeoutError extends MuxPoolError {
 export class PoolExhaustedError extends MuxPoolError {
   static readonly CODE = "ERR_POOL_EXHAUSTED";
   constructor(message: string, options?: { cause?: unknown }) {
-    super("ERR_POOL_EXHAUSTED", message, options);
+    super(PoolExhaustedError.CODE, message, options);
   }
 }
 
@@ -99,7 +99,7 @@ export class PoolExhaustedError extends MuxPoolError {
 export class PoolClosedError extends MuxPoolError {
   static readonly CODE = "ERR_POOL_CLOSED";
   constructor(message: string, options?: { cause?: unknown }) {
-    super("ERR_POOL_CLOSED", message, options);
+    super(PoolClosedError.CODE, message, options);
   }
 }
 
@@ -107,7 +107,7 @@ export class PoolClosedError extends MuxPoolError {
 export class NoConnectionError extends MuxPoolError {
   static readonly CODE = "ERR_NO_CONNECTION";
   constructor(message: string, options?: { cause?: unknown }) {
-    super("ERR_NO_CONNECTION", message, options);
+    super(NoConnectionError.CODE, message, options);
   }
 }
 
@@ -124,7 +124,7 @@ export class ConnectionLostError extends MuxPoolError {
   readonly closeCode: number | undefined;
   readonly reason: string | undefined;
   constructor(message: string, options: { maybeExecuted: boolean; code?: number; reason?: string; cause?: unknown }) {
-    super("ERR_CONNECTION_LOST", message, options);
+    super(ConnectionLostError.CODE, message, options);
     this.maybeExecuted = options.maybeExecuted;
     this.closeCode = options.code;
     this.reason = options.reason;
@@ -139,7 +139,7 @@ export class RemoteError extends MuxPoolError {
   /** The server's `error.data`, if any. */
   readonly data: unknown;
   constructor(message: string, remoteCode: number | string | undefined, data: unknown, options?: { cause?: unknown }) {
-    super("ERR_REMOTE", message, options);
+    super(RemoteError.CODE, message, options);
     this.remoteCode = remoteCode;
     this.data = data;
   }
@@ -153,7 +153,7 @@ export class RemoteError extends MuxPoolError {
 export class ProtocolError extends MuxPoolError {
   static readonly CODE = "ERR_PROTOCOL";
   constructor(message: string, options?: { cause?: unknown }) {
-    super("ERR_PROTOCOL", message, options);
+    super(ProtocolError.CODE, message, options);
   }
 }
 
@@ -168,7 +168,7 @@ export class ConnectError extends MuxPoolError {
   readonly url: string;
   readonly attempt: number;
   constructor(message: string, options: { url: string; attempt: number; cause?: unknown }) {
-    super("ERR_CONNECT", message, options);
+    super(ConnectError.CODE, message, options);
     this.url = options.url;
     this.attempt = options.attempt;
   }

@@ -12,7 +12,7 @@
 import type { Pin } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { BatchRequest, BatchResult, CallOptions, PinnedCallOptions, PinnedConnection } from "./options.ts";
-import { checkNumber, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
+import { checkBoolean, checkNumber, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
 
 /** Options of `withConnection`. */
 export interface SessionOptions {
@@ -45,9 +45,8 @@ export async function withConnection<T>(
 ): Promise<T> {
   if (typeof fn !== "function") fail("fn", "a function", fn);
   onlyKnown(options, ["exclusive", "timeout"]);
-  if (options.exclusive !== undefined && typeof options.exclusive !== "boolean") fail("exclusive", "a boolean", options.exclusive);
+  const exclusive = checkBoolean("exclusive", options.exclusive, false);
   if (options.timeout !== undefined) checkNumber("timeout", options.timeout, 1, MAX_DELAY, "a number of ms");
-  const exclusive = options.exclusive === true;
   const conn = await host.acquire(options.timeout ?? host.defaultTimeout);
   const pin: Pin = { conn, generation: conn.generation, ended: false };
   if (exclusive) host.checkOut(conn);

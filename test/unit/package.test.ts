@@ -54,9 +54,16 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
  * what a break-it pass over subscriptions asked for (events kept until
  * their subscribe reply is read, the old subscription's events delivered
  * until its unsubscribe is answered, a new carrier that began to drain
- * left again, queued readers). It moves down again from here.
+ * left again, queued readers). It moves down again from here. 18.5 →
+ * 18.45 KB on 2026-11-30, for 18.17 → 18.02 KB (18,601 → 18,454 bytes) with
+ * no feature lost: class fields assigned in the constructor in the CDN build
+ * (-109), each error passing its own CODE (-27), withConnection reading
+ * `exclusive` with checkBoolean (-11). The ceiling sits 0.4 KB
+ * above that on purpose: write coalescing (issue 11) and the subscription
+ * fixes are being written now and must fit in it. docs/status.md has what
+ * each feature costs today and the decision 13.0 KB needs.
  */
-const GZIP_BUDGET = 18.5 * 1024;
+const GZIP_BUDGET = 18.45 * 1024;
 
 type Conditions = Record<string, string>;
 const pkg = readJson("package.json") as {
