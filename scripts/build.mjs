@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { minify } from "terser";
 import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -68,16 +69,32 @@ const fieldsAssigned = { compilerOptions: { useDefineForClassFields: false, verb
 mkdirSync(at("dist"), { recursive: true });
 
 const hasDashboard = existsSync(at("src", "dashboard", "mod.ts"));
+/**
+ * A CDN file: esbuild bundles and minifies, then terser renames the variables and
+ * private fields again, picking each name by how often its letters occur in the
+ * file, which gzip rewards (-0.5 KB gzip on the core, no code changed); the source
+ * map is carried through. Written once, at the end.
+ */
+async function cdnBuild(options) {
+  const { outputFiles } = await build({ ...options, write: false });
+  const js = outputFiles.find((f) => f.path.endsWith(".js"));
+  const map = outputFiles.find((f) => f.path.endsWith(".map"));
+  const name = options.outfile.split(/[\\/]/).pop();
+  const out = await minify(js.text, { module: true, ecma: 2020, sourceMap: { content: map.text, url: `${name}.map` } });
+  writeFileSync(options.outfile + ".map", out.map);
+  writeFileSync(options.outfile, out.code);
+}
+
 const jobs = [
   build({ ...npm, entryPoints: [at("src", "mod.ts")], outfile: at("dist", "index.js"), plugins: [nodeWebSocket] }),
-  build({ ...core, entryPoints: [at("src", "mod.ts")], outfile: at("dist", "muxpool.js"), tsconfigRaw: fieldsAssigned }),
+  cdnBuild({ ...core, entryPoints: [at("src", "mod.ts")], outfile: at("dist", "muxpool.js"), tsconfigRaw: fieldsAssigned }),
   build({ ...npm, entryPoints: [at("src", "stress.ts")], outfile: at("dist", "stress.js") }),
-  build({ ...core, entryPoints: [at("src", "stress.ts")], outfile: at("dist", "muxpool-stress.js") }),
+  cdnBuild({ ...core, entryPoints: [at("src", "stress.ts")], outfile: at("dist", "muxpool-stress.js") }),
 ];
 if (hasDashboard) {
   jobs.push(
     build({ ...npm, entryPoints: [at("src", "dashboard", "mod.ts")], outfile: at("dist", "dashboard.js"), plugins: [nodeWebSocket] }),
-    build({ ...cdn, entryPoints: [at("src", "dashboard", "mod.ts")], outfile: at("dist", "muxpool-dashboard.js") }),
+    cdnBuild({ ...cdn, entryPoints: [at("src", "dashboard", "mod.ts")], outfile: at("dist", "muxpool-dashboard.js") }),
   );
 }
 if (existsSync(at("demo", "main.ts"))) {

@@ -61,9 +61,13 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
  * `exclusive` with checkBoolean (-11). The ceiling sits 0.4 KB
  * above that on purpose: write coalescing (issue 11) and the subscription
  * fixes are being written now and must fit in it. docs/status.md has what
- * each feature costs today and the decision 13.0 KB needs.
+ * each feature costs today and the decision 13.0 KB needs. 18.45 → 18.0 KB
+ * on 2026-11-30: a terser pass over esbuild's output picks shorter, more
+ * gzip-friendly names (-0.5 KB, no code changed); the file is 18,061 bytes
+ * with the subscription fixes of the same day in, and 0.37 KB is left for
+ * write coalescing.
  */
-const GZIP_BUDGET = 18.45 * 1024;
+const GZIP_BUDGET = 18.0 * 1024;
 
 type Conditions = Record<string, string>;
 const pkg = readJson("package.json") as {
