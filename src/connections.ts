@@ -34,7 +34,7 @@ export interface ConnectionSetHost {
   /** A connection can take calls: place the calls waiting in the pool queue. */
   placeWaiting(): void;
   /** `conn` expires or drains: what it carries should move (make-before-break). */
-  leaving(conn: Connection): void;
+  leaving(conn: Connection, why: "expired" | "resize" | "reload"): void;
   /** The last connection is gone: whatever waits can never be sent (the error to fail it with). */
   noneLeft(error: NoConnectionError): void;
   /** A connection expired (counted in stats). */
@@ -55,7 +55,7 @@ export class ConnectionSet {
   /** The close handshakes of connections that left, until they are done (what a shrinking resize waits for). */
   readonly #closes = new Map<Connection, Promise<void>>();
   /** Why each draining connection leaves: "expired", "resize", "reload". */
-  readonly #leaving = new Map<Connection, string>();
+  readonly #leaving = new Map<Connection, "expired" | "resize" | "reload">();
   /** What happened to the last socket lost, for messages. */
   lastLoss = "";
   /** Why the last connect attempt failed: the `cause` of `NoConnectionError` and of `ready()`'s `TimeoutError`. */
@@ -130,25 +130,26 @@ export class ConnectionSet {
   expire(conn: Connection): void {
     this.#host.expired();
     this.#host.emit(new ConnectionEvent("expire", conn.snapshot(this.#connectionHost.now())));
-    this.#host.leaving(conn);
     if (this.#connectionHost.options.revive && this.#host.state() === "open") {
       // The replacement opens first; this connection keeps serving until then
       // (or until connectTimeout, if the server is slow).
       const replacement = this.add(conn.index);
       conn.awaitReplacement(replacement);
       replacement.connect();
+      this.#host.leaving(conn, "expired");
     } else {
       this.startDrain(conn);
     }
   }
 
   /** `conn` stops taking calls: its queue moves, its calls in flight finish, then it retires (closes with 1000, saying `why`). */
-  startDrain(conn: Connection, why?: string): void {
+  startDrain(conn: Connection, why?: "resize" | "reload"): void {
     const queued = conn.beginDraining();
     if (queued === undefined) return;
-    this.#leaving.set(conn, why ?? this.#leaving.get(conn) ?? "expired");
+    const reason = why ?? this.#leaving.get(conn) ?? "expired";
+    this.#leaving.set(conn, reason);
     this.#host.moveQueued(conn, queued);
-    this.#host.leaving(conn);
+    this.#host.leaving(conn, reason);
     if (conn.inFlight === 0 && conn.queued === 0) this.retire(conn);
   }
 

@@ -117,23 +117,43 @@ export class PoolChangeEvent extends Event {
 }
 
 /** A subscription moved to another socket (on the subscription and on the pool). */
+/**
+ * Why a subscription moved: its socket was `"lost"` (closed, failed the heartbeat) or began `"closing"` (a close
+ * frame came in); or, make-before-break, it `"expired"` (TTL) or drains for `"resize"` or `"reload"`.
+ */
+export type ResubscribeReason = "lost" | "closing" | "expired" | "resize" | "reload";
+
+/** A subscription moved to another socket and the server confirmed it there. */
 export class ResubscribeEvent extends Event {
   /** The subscribe method. */
   readonly method: string;
   /** The server's new subscription id. */
   readonly id: unknown;
-  /** Ms without an event delivered: from the last one (or the first confirmation) until the move was confirmed. */
+  /**
+   * Ms it had no socket: from the moment its socket was known lost or closing until the server confirmed it on the
+   * new one. 0 for a make-before-break move (the old one carried it until the new one ran). A socket that died
+   * unnoticed (half-open) counts from when the heartbeat gave up on it: see `silence`.
+   */
   readonly gap: number;
+  /** Ms since the last event delivered (or the first confirmation) when the move was confirmed: covers a half-open socket's unnoticed time too. */
+  readonly silence: number;
   /** Ids of the sockets it left and now lives on. */
   readonly from: number;
   readonly to: number;
-  constructor(method: string, id: unknown, gap: number, from: number, to: number) {
+  readonly reason: ResubscribeReason;
+  constructor(
+    method: string,
+    id: unknown,
+    move: { gap: number; silence: number; from: number; to: number; reason: ResubscribeReason },
+  ) {
     super("resubscribe");
     this.method = method;
     this.id = id;
-    this.gap = gap;
-    this.from = from;
-    this.to = to;
+    this.gap = move.gap;
+    this.silence = move.silence;
+    this.from = move.from;
+    this.to = move.to;
+    this.reason = move.reason;
   }
 }
 

@@ -45,7 +45,7 @@ export {
 } from "./events.ts";
 export { Subscription } from "./subscriptions.ts";
 export type { SubscribeOptions } from "./subscriptions.ts";
-export type { PoolEventMap } from "./events.ts";
+export type { PoolEventMap, ResubscribeReason } from "./events.ts";
 export type {
   BatchRequest,
   BatchResult,

@@ -127,7 +127,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
         else this.#placer.place(call, "move", c); // never written: it may go anywhere, deadline kept
       },
       onClosing: (c) => {
-        this.#subs.moveFrom(c, false);
+        this.#subs.moveFrom(c, "closing");
         this.#placer.moveQueued(c, c.takeQueued(), { waitForFrom: false });
       },
       onLost: (c, loss) => this.#onLost(c, loss),
@@ -154,7 +154,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
           this.#placer.placeWaiting();
           this.#subs.wake();
         },
-        leaving: (c) => this.#subs.moveFrom(c, true),
+        leaving: (c, why) => this.#subs.moveFrom(c, why),
         noneLeft: (error) => this.#placer.failWaiting(() => error),
         expired: () => this.#stats.expired++,
         emit: (event) => this.#emit(event),
@@ -414,7 +414,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
   #onLost(conn: Connection, loss: LostSocket): void {
     if (conn.state === "closed" || this.#state === "closed") return;
     const { code, reason, wasOpen } = loss;
-    this.#subs.moveFrom(conn, false);
+    this.#subs.moveFrom(conn, "lost");
     const plan = planRecovery(loss, conn.takeInFlight(), conn.takeQueued(), this.#options);
     conn.recover(plan);
     this.#connections.recordLoss(conn, loss, plan);

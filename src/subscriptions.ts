@@ -12,7 +12,7 @@
 
 import type { Connection } from "./connection.ts";
 import { PoolClosedError, RemoteError, TimeoutError } from "./errors.ts";
-import { ResubscribeEvent, TypedEventTarget } from "./events.ts";
+import { ResubscribeEvent, type ResubscribeReason, TypedEventTarget } from "./events.ts";
 import type { CallOptions, ResolvedOptions } from "./options.ts";
 import type { SubscriptionStats } from "./stats.ts";
 import { checkNumber, checkObject, fail, MAX_DELAY, onlyKnown } from "./validate.ts";
@@ -71,8 +71,11 @@ export interface Entry {
   busy?: boolean;
   /** It needs another carrier. */
   moving: boolean;
-  /** The socket it last left, for the `resubscribe` event. */
+  /** The socket it last left, and why, for the `resubscribe` event. */
   from: number;
+  why: ResubscribeReason;
+  /** When it lost its carrier (the socket was lost or began closing); 0 while one carries it, or a move is make-before-break. */
+  lostAt: number;
   confirmed?: boolean;
   ended?: boolean;
   lastEvent?: unknown;
@@ -197,6 +200,8 @@ export class Subscriptions {
         timeout: options.timeout ?? host.options.timeout,
         moving: true,
         from: 0,
+        why: "lost",
+        lostAt: 0,
         lastAt: 0,
         buf: [],
         waiters: [],
@@ -246,15 +251,24 @@ export class Subscriptions {
 
   /**
    * The subscriptions on `conn` need another socket: at once if it is gone or
-   * closing (`alive: false`), else make-before-break (it expires or drains).
+   * closing (`"lost"`, `"closing"`), else make-before-break (it expired, or
+   * drains for `resize` or `reload`). An expired socket whose replacement is
+   * on its way keeps them until a socket opens (`wake()`): moving to another
+   * old socket would only move them again when that one expires.
    */
-  moveFrom(conn: Connection, alive: boolean): void {
+  moveFrom(conn: Connection, why: ResubscribeReason): void {
+    const alive = why !== "lost" && why !== "closing";
+    const now = this.#host.now();
     for (const e of this.#all) {
       if (e.carrier !== conn) continue;
       e.moving = true;
       e.from = conn.id;
-      if (!alive) this.#detach(e);
-      this.#open(e, conn);
+      e.why = why;
+      if (!alive) {
+        if (e.lostAt === 0) e.lostAt = now;
+        this.#detach(e);
+      }
+      if (why !== "expired" || conn.state !== "open" || conn.replacement === undefined) this.#open(e, conn);
     }
   }
 
@@ -269,7 +283,10 @@ export class Subscriptions {
     for (const e of this.#all) void this.#end(e, undefined);
   }
 
-  /** Subscribes `e` on the least loaded open socket other than its carrier and `avoid` (a lost one, not yet marked so). */
+  /**
+   * Subscribes `e` on the least loaded open socket other than its carrier and `avoid` (a lost one, not yet marked
+   * so); of equally loaded ones the newest (highest id), the one furthest from its own TTL or a reload's turn.
+   */
   #open(e: Entry, avoid?: Connection): void {
     const host = this.#host;
     if (e.busy || e.ended || host.state() !== "open") return;
@@ -278,7 +295,9 @@ export class Subscriptions {
     for (const c of host.list()) {
       const usable = c !== e.carrier && c !== avoid && c.state === "open" && !c.expired && !c.retiring && !c.exclusive &&
         c.subscriptions < cap;
-      if (usable && (to === undefined || c.subscriptions < to.subscriptions)) to = c;
+      if (usable && (to === undefined || c.subscriptions < to.subscriptions || (c.subscriptions === to.subscriptions && c.id > to.id))) {
+        to = c;
+      }
     }
     if (to === undefined) return void (this.#starved = true); // waits for wake()
     let params: unknown;
@@ -317,7 +336,9 @@ export class Subscriptions {
       this.#byId.set(idOn(to, sid), e);
       e.moving = false;
       const now = host.now();
-      const gap = Math.round(now - e.lastAt); // before the early events move lastAt
+      const silence = Math.round(now - e.lastAt); // before the early events move lastAt
+      const gap = e.lostAt === 0 ? 0 : Math.round(now - e.lostAt);
+      e.lostAt = 0;
       const first = !e.confirmed;
       if (first) {
         e.confirmed = true;
@@ -335,7 +356,14 @@ export class Subscriptions {
       if (first) return;
       this.#counts.resubscribed++;
       e.counts.resubscribed++;
-      const event = (): ResubscribeEvent => new ResubscribeEvent(e.method, sid, Math.max(0, gap), old?.id ?? e.from, to.id);
+      const event = (): ResubscribeEvent =>
+        new ResubscribeEvent(e.method, sid, {
+          gap: Math.max(0, gap),
+          silence: Math.max(0, silence),
+          from: old?.id ?? e.from,
+          to: to.id,
+          reason: e.why,
+        });
       e.sub.dispatchEvent(event());
       host.emit(event());
     }, (error: unknown) => {

@@ -27,10 +27,20 @@ import type {
   PoolStats,
   RerouteEvent,
   ResubscribeEvent,
+  ResubscribeReason,
 } from "../mod.ts";
 import { LineChart } from "./chart.ts";
 import { bytes, clock, count, duration, ms, rate } from "./format.ts";
 import { CSS, type Palette, PALETTES } from "./style.ts";
+
+/** A `resubscribe` event's reason, as the log says it. */
+const MOVE_REASONS: Record<ResubscribeReason, string> = {
+  lost: "its socket was lost",
+  closing: "its socket began closing",
+  expired: "its socket expired",
+  resize: "resize",
+  reload: "reload",
+};
 
 /** The pool events the dashboard listens to. */
 export type DashboardEventType =
@@ -380,21 +390,13 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
   };
   const onResubscribe = (e: Event): void => {
     const ev = e as ResubscribeEvent;
+    const outage = ev.gap === 0 ? "make-before-break" : `${duration(ev.gap)} without a socket`;
     push(
       "resubscribe",
-      `"${ev.method}" moved #${ev.from} → #${ev.to} after ${duration(ev.gap)} without an event${why(ev.from)} (id ${idText(ev.id)})`,
+      `"${ev.method}" moved #${ev.from} → #${ev.to} (${MOVE_REASONS[ev.reason]}): ${outage}, ${duration(ev.silence)} without an event (id ${
+        idText(ev.id)
+      })`,
     );
-  };
-  /**
-   * Why a subscription left socket `id`, as far as the dashboard can tell (the
-   * event has no reason): it expired, it is draining, or it was lost.
-   */
-  const why = (id: number): string => {
-    if (expiredIds.has(id)) return ", its socket expired";
-    const state = pool.connections().find((c) => c.id === id)?.state;
-    if (state === "draining") return ", its socket is draining";
-    if (state === "open") return "";
-    return ", its socket was lost";
   };
   const onNotification = (e: Event): void => {
     const ev = e as NotificationEvent;

@@ -466,7 +466,7 @@ describe("dashboard demo in Chromium", () => {
     expect(seenMoves.size).toBeGreaterThan(0);
     for (const t of seenMoves) {
       expect(t).toMatch(
-        /^"ticker_subscribe" moved #\d+ → #\d+ after (\d+ ms|\d+\.\d s) without an event(, its socket (expired|is draining|was lost))? \(id 0x[0-9a-f]+\)$/,
+        /^"ticker_subscribe" moved #\d+ → #\d+ \((its socket (expired|was lost|began closing)|resize|reload)\): (make-before-break|(\d+ ms|\d+\.\d s) without a socket), (\d+ ms|\d+\.\d s) without an event \(id 0x[0-9a-f]+\)$/,
       );
     }
   });

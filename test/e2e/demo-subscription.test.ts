@@ -141,7 +141,7 @@ describe("the demo's live subscription in Chromium", () => {
     await expect.poll(() => shown("sub-moves"), { timeout: 5000 }).toBe(1);
     await expect.poll(() => logTexts("resubscribe"), { timeout: 3000 }).toEqual([
       expect.stringMatching(
-        /^"ticker_subscribe" moved #\d+ → #\d+ after (\d+ ms|\d+\.\d s) without an event, its socket was lost \(id 0x[0-9a-f]+\)$/,
+        /^"ticker_subscribe" moved #\d+ → #\d+ \(its socket was lost\): (\d+ ms|\d+\.\d s) without a socket, (\d+ ms|\d+\.\d s) without an event \(id 0x[0-9a-f]+\)$/,
       ),
     ]);
     expect(await shown("event-count-resubscribe")).toBe(1);

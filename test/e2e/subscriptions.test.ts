@@ -18,7 +18,7 @@ const bundle = `${root}dist/muxpool.js`;
 
 interface Snapshot {
   got: number[];
-  moves: { method: string; id: string; gap: number; from: number; to: number }[];
+  moves: { method: string; id: string; gap: number; silence: number; reason: string; from: number; to: number }[];
   paramsCalls: { last: { number: number } | null; lastRead: number | null }[];
   events: ({ type: "reconnect"; socket: number; attempt: number; delay: number; reason: string } | {
     type: "error";
@@ -133,7 +133,7 @@ describe("subscriptions through the CDN bundle in Chromium", () => {
     const before = s.got.length;
     s = await until((s) => s.moves.length === 1 && s.got.length >= before + 5, "the move and 5 more events");
 
-    expect(s.moves[0]).toMatchObject({ method: "eth_subscribe", from: expect.any(Number), to: expect.any(Number) });
+    expect(s.moves[0]).toMatchObject({ method: "eth_subscribe", reason: "lost", from: expect.any(Number), to: expect.any(Number) });
     expect(s.moves[0]!.to).not.toBe(s.moves[0]!.from);
     expect(s.moves[0]!.gap).toBeGreaterThanOrEqual(0);
     expect(increasing(s.got), `block numbers ${s.got.join(",")}`).toBe(true);
@@ -170,7 +170,10 @@ describe("subscriptions through the CDN bundle in Chromium", () => {
     const stalledAt = (await snapshot()).got.length;
     let s = await until((s) => s.moves.length === 1 && s.got.length >= stalledAt + 5, "the move and 5 more events");
     expect(increasing(s.got), `block numbers ${s.got.join(",")}`).toBe(true);
-    expect(s.moves[0]!.gap).toBeGreaterThanOrEqual(100); // the heartbeat's interval at least
+    // Half-open: no event from the stall until the heartbeat gave up (its interval at least); no socket only from then.
+    expect(s.moves[0]).toMatchObject({ reason: "lost" });
+    expect(s.moves[0]!.silence).toBeGreaterThanOrEqual(100);
+    expect(s.moves[0]!.silence).toBeGreaterThan(s.moves[0]!.gap);
     expect(s.stats.subscriptions).toMatchObject({ active: 1, resubscribed: 1 });
     // The stalled socket reads nothing, so the server learns that the pool left it only once it reads again.
     server.unstall(carrier);
@@ -205,6 +208,7 @@ describe("subscriptions through the CDN bundle in Chromium", () => {
     const first = s.got[0]!;
     expect(s.got, "every block number from the first one on, once").toEqual(s.got.map((_, i) => first + i));
     expect(s.stats.subscriptions.resubscribed).toBe(s.moves.length);
+    for (const m of s.moves) expect(m, "make-before-break: no time without a socket").toMatchObject({ reason: "expired", gap: 0 });
     expect(s.sub!.stats.delivered).toBe(s.got.length);
     // Both carried it for a while around a move: the overlap came twice and the key dropped it.
     expect(s.stats.subscriptions.duplicatesDropped).toBeGreaterThan(0);

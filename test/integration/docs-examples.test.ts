@@ -77,7 +77,7 @@ describe("docs/subscriptions.md examples", () => {
     // The hole was filled by the loop, not by luck.
     expect(chain.blockQueries).toBeGreaterThan(0);
     expect(log.mock.calls.map((c) => String(c[0]))).toEqual([
-      expect.stringMatching(/^newHeads moved from socket \d+ to \d+, \d+ ms without a head$/),
+      expect.stringMatching(/^newHeads moved from socket \d+ to \d+ \(lost\), \d+ ms without a head$/),
     ]);
     // break unsubscribed, close closed: nothing left on the server.
     expect(chain.live).toBe(0);
