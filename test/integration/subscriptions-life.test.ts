@@ -21,7 +21,11 @@ describe("ending a subscription in the middle of a move", () => {
     server.kill(server.subscriptionSockets()[0]);
     await sleep(30); // resubscribe on the other socket now in flight
     await pool.close();
-    expect(server.liveSubscriptions()).toBe(0);
+    // Confirmed after close() began, it cannot be unsubscribed any more (the known gap in docs/status.md):
+    // then unsubscribeFailed counts it, and its socket's close ends it on the server.
+    const left = server.liveSubscriptions();
+    expect(pool.stats().subscriptions.unsubscribeFailed).toBeGreaterThanOrEqual(left);
+    await waitFor(() => server.liveSubscriptions() === 0, 1000, "its socket's close ended it on the server");
     expect(await done).toBeUndefined();
   });
 
@@ -93,7 +97,7 @@ describe("ending with an error", () => {
     expect(((await done) as Error).message).toBe("params boom");
     expect(pool.stats().subscriptions.active).toBe(0);
     expect(carried(pool)).toBe(0);
-    expect(server.liveSubscriptions()).toBe(0);
+    await waitFor(() => server.liveSubscriptions() === 0, 1000, "the killed socket's subscription gone on the server");
   });
 
   it("a params function that throws on the first subscribe rejects subscribe() with its error, and takes no slot", async () => {
