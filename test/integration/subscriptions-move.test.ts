@@ -63,6 +63,26 @@ describe("make-before-break moves lose no event", () => {
     expect(server.liveSubscriptions()).toBe(0);
   });
 
+  it("a make-before-break move delivers the old socket's last events before the new one's, even when the old socket lags", async () => {
+    const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1 } });
+    const sub = await keyedHeads(pool);
+    const { got } = drain(sub);
+    await waitFor(() => got.length >= 3);
+    const [old] = server.subscriptionSockets();
+    server.stall(old); // its events wait on the server: they will arrive after the new socket's
+    await pool.reload();
+    await waitFor(() => sub.stats().resubscribed === 1, 3000, "moved");
+    await sleep(50); // the new socket's events arrive meanwhile; the old one's unsubscribe is not answered yet
+    server.unstall(old);
+    await waitFor(() => server.liveSubscriptions() === 1, 3000, "the old one unsubscribed");
+    const at = got.length;
+    await waitFor(() => got.length > at + 3, 3000, "flowing on the new socket");
+    expect(increasing(got)).toBe(true);
+    expect(holes(got)).toEqual([]);
+    await pool.close();
+    expect(server.liveSubscriptions()).toBe(0);
+  });
+
   it("resize(1) moves the leaving sockets' subscriptions first, so it resolves long before drainTimeout, with no hole", async () => {
     const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 3 } }); // drainTimeout 30 s
     await waitFor(() => pool.stats().connections.open === 3);
