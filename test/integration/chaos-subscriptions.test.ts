@@ -16,8 +16,9 @@
  *
  * Ground truth is the server's ledger (fixtures/server.ts
  * `subscriptionLedger()`): every `eth_subscribe` it served, tagged with the
- * client subscription it belongs to, which sequence numbers it wrote to its
- * socket, and whether it ended by `eth_unsubscribe` or with its socket.
+ * client subscription it belongs to, the sequence number it was made at,
+ * which numbers it wrote to its socket (or a stalled socket's buffer), and
+ * whether it ended by `eth_unsubscribe` or with its socket.
  * Every subscription has `key` (the sequence number). What must hold:
  *
  * - every long-lived subscription is still alive at the end (none of these
@@ -29,10 +30,10 @@
  *   replays what came after it) has no hole at all;
  * - one that does not resume may miss an event only with a dead carrier:
  *   either it was written on a subscription whose socket then died (lost in
- *   transit), or nothing carried it when it was sent and the subscription
- *   it last lived on died with its socket. A number missed while the last
- *   carrier was unsubscribed (a make-before-break move that broke before it
- *   made), or written on a subscription that did not die, is a lost event;
+ *   transit), or nothing carried it and the subscription made last before
+ *   it was sent died with its socket. A number missed while that one was
+ *   unsubscribed (a make-before-break move that broke before it made), or
+ *   written on a subscription that did not die, is a lost event;
  * - no buffer overflowed (the readers keep up), and every delivered event
  *   reached its reader;
  * - reload() and resize() resolve, or reject with TimeoutError when a new
@@ -40,7 +41,8 @@
  *   short-lived subscriptions subscribe and unsubscribe without an error;
  * - calls: each settles once; idempotent ones succeed; a non-idempotent one
  *   succeeds or rejects with ConnectionLostError (maybeExecuted) and never
- *   runs twice; stats add up;
+ *   runs twice; the pool's counts hold at least these calls (its own
+ *   subscribe and unsubscribe calls are counted too), failed only as allowed;
  * - after unsubscribe() and close(): nothing live on the server, every
  *   subscription in the ledger ended, `active` 0.
  */
