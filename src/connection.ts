@@ -269,6 +269,9 @@ export class Connection implements Routable {
     // ("Unexpected server response: 401", "connect ECONNREFUSED …"); browsers do not. Kept for the close reason.
     socket.onerror = (event: { message?: unknown; error?: unknown } | null) => {
       if (typeof event?.message === "string" && event.message !== "") this.#failure = event.error ?? new Error(event.message);
+      // Except Node 22's own WebSocket (undici) after a failed connect: no close follows, and it stays CONNECTING
+      // (elsewhere the socket is CLOSING or CLOSED by its error). Without this the attempt waits out connectTimeout.
+      if (socket.readyState === 0 && this.#socket === socket) this.#onClose(1006, "");
     };
   }
 

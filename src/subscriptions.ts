@@ -82,6 +82,8 @@ export interface Entry {
   /** When an event was last delivered (or it was first confirmed). */
   lastAt: number;
   buf: unknown[];
+  /** Make-before-break: the new carrier's events, held until the old one's unsubscribe is answered (its last events come first). */
+  held?: unknown[] | undefined;
   /** Readers waiting for the next event, oldest first (several `next()` calls may wait at once). */
   waiters: [(r: IteratorResult<unknown>) => void, (error: unknown) => void][];
   error?: unknown;
@@ -245,7 +247,7 @@ export class Subscriptions {
       return true;
     }
     if (e === undefined || (e !== null && e.o.notification !== undefined && e.o.notification !== method)) return false;
-    if (e !== null) this.#deliver(e, found.event);
+    if (e !== null) this.#take(e, found.event, conn);
     return true;
   }
 
@@ -327,8 +329,13 @@ export class Subscriptions {
       const [old, oldSid] = [e.carrier, e.sid];
       // Make-before-break: the old one ends after the new one runs (the call, in flight, keeps a draining socket
       // open). Until its unsubscribe is answered its events still count: they may be ones the new one started
-      // after; `key` drops the overlap.
-      if (old !== undefined) this.#unsubscribe(e, old, oldSid, e);
+      // after; `key` drops the overlap. The new one's events wait until then: the two sockets' events can
+      // cross, and the old one's come first (the server answers the unsubscribe after its last event).
+      if (old !== undefined) {
+        this.#release(e, e.held); // a move before the last one's old socket answered: its held events go first
+        const held: unknown[] = (e.held = []);
+        void this.#unsubscribe(e, old, oldSid, e).then(() => this.#release(e, held));
+      }
       this.#detach(e);
       if (old !== undefined && old.state !== "closed") this.#byId.set(idOn(old, oldSid), e);
       e.carrier = to;
@@ -346,7 +353,7 @@ export class Subscriptions {
         clearTimeout(e.timer);
         e.settle.resolve(e.sub);
       }
-      for (const event of early) this.#deliver(e, event);
+      for (const event of early) this.#take(e, event, to);
       // Its new socket began to drain, expire or close while the reply was on its way: on again, make-before-break.
       if (to.state !== "open" || to.expired || to.retiring) {
         e.moving = true;
@@ -418,6 +425,25 @@ export class Subscriptions {
       if (this.#byId.get(k) === late) this.#byId.delete(k);
     };
     return this.#host.call(e.o.unsubscribe, [sid], { timeout: e.timeout }, conn).then(forget, () => forget(false));
+  }
+
+  /** An event from `conn`: held if it comes from a new carrier while the old one's last events may still be on their way. */
+  #take(e: Entry, event: unknown, conn: Connection): void {
+    if (e.held === undefined || conn !== e.carrier) return this.#deliver(e, event);
+    if (e.held.length >= e.size) {
+      e.held.shift();
+      e.counts.overflowed++;
+      this.#counts.overflowed++;
+    }
+    e.held.push(event);
+  }
+
+  /** The old carrier's unsubscribe settled (or `e` moves again): the events held meanwhile are delivered. */
+  #release(e: Entry, held: unknown[] | undefined): void {
+    if (held === undefined || e.held !== held) return;
+    e.held = undefined;
+    if (e.ended) return;
+    for (const event of held) this.#deliver(e, event);
   }
 
   #deliver(e: Entry, event: unknown): void {

@@ -1,10 +1,17 @@
+/**
+ * Issue 12, items 1 and 2: how a subscription ends. unsubscribe(), `break`,
+ * close() and destroy() leave none on the server, also in the middle of a
+ * move; a failing `params`, `key` or server ends it with that error; an
+ * unsubscribe that cannot be confirmed is counted.
+ */
 import { describe, expect, it } from "vitest";
 import { setup } from "../fixtures/harness.ts";
 import { sleep, waitFor } from "../fixtures/pool-helpers.ts";
-import { drain, type Head, heads } from "../fixtures/subscriptions.ts";
+import { carried, drain, type Head, heads, increasing, keyedHeads } from "../fixtures/subscriptions.ts";
+import { RemoteError } from "../../src/mod.ts";
 
-describe("lifecycle races", () => {
-  it("close() while a resubscription is in flight", async () => {
+describe("ending a subscription in the middle of a move", () => {
+  it("close() while a resubscription is in flight leaves none on the server, and the iterator ends cleanly", async () => {
     const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
     await waitFor(() => pool.stats().connections.open === 2);
     const sub = await heads(pool);
@@ -13,22 +20,16 @@ describe("lifecycle races", () => {
     server.setFaults({ latency: 150 });
     server.kill(server.subscriptionSockets()[0]);
     await sleep(30); // resubscribe on the other socket now in flight
-    const closing = pool.close();
-    await closing;
-    console.log(
-      "after close: live",
-      server.liveSubscriptions(),
-      "unsubs",
-      server.unsubscribes,
-      JSON.stringify(pool.stats().subscriptions),
-      "peak",
-      server.peakSubscriptions,
-    );
-    expect(server.liveSubscriptions()).toBe(0);
+    await pool.close();
+    // Confirmed after close() began, it cannot be unsubscribed any more (the known gap in docs/status.md):
+    // then unsubscribeFailed counts it, and its socket's close ends it on the server.
+    const left = server.liveSubscriptions();
+    expect(pool.stats().subscriptions.unsubscribeFailed).toBeGreaterThanOrEqual(left);
+    await waitFor(() => server.liveSubscriptions() === 0, 1000, "its socket's close ended it on the server");
     expect(await done).toBeUndefined();
   });
 
-  it("unsubscribe() during a move (the resubscribe in flight): none left on the server while the pool stays open", async () => {
+  it("unsubscribe() while the resubscribe is in flight: none left on the server while the pool stays open", async () => {
     const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
     await waitFor(() => pool.stats().connections.open === 2);
     const sub = await heads(pool);
@@ -40,61 +41,49 @@ describe("lifecycle races", () => {
     await sub.unsubscribe();
     expect(await done).toBeUndefined();
     await sleep(400);
-    console.log(
-      "unsub during move: live",
-      server.liveSubscriptions(),
-      "conns",
-      pool.connections().map((c) => c.subscriptions),
-      JSON.stringify(pool.stats().subscriptions),
-    );
     expect(server.liveSubscriptions()).toBe(0);
-    expect(pool.connections().reduce((n, c) => n + c.subscriptions, 0)).toBe(0);
+    expect(carried(pool)).toBe(0);
     expect(pool.stats().subscriptions.active).toBe(0);
   });
 
-  it("unsubscribe() during a make-before-break (reload) move", async () => {
+  it("unsubscribe() during a make-before-break (reload) move: neither the old nor the new one is left on the server", async () => {
     const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1 } });
     const sub = await heads(pool);
     const { got, done } = drain(sub);
     await waitFor(() => got.length >= 2);
     server.setFaults({ latency: 100 });
-    const rel = pool.reload().catch((e) => e);
+    const reloading = pool.reload();
     await waitFor(() => server.subscribeParams.length === 2, 3000, "second subscribe sent");
     await sub.unsubscribe();
     expect(await done).toBeUndefined();
-    await rel;
+    expect(await reloading.then(() => "reloaded")).toBe("reloaded");
     await sleep(400);
-    console.log(
-      "unsub during reload: live",
-      server.liveSubscriptions(),
-      "conns",
-      pool.connections().map((c) => [c.state, c.subscriptions]),
-      JSON.stringify(pool.stats().subscriptions),
-    );
     expect(server.liveSubscriptions()).toBe(0);
-    expect(pool.connections().reduce((n, c) => n + c.subscriptions, 0)).toBe(0);
+    expect(carried(pool)).toBe(0);
+    expect(pool.stats().subscriptions.active).toBe(0);
   });
 
-  it("pool.destroy() from inside a resubscribe listener", async () => {
+  it("pool.destroy() from inside a resubscribe listener ends the iterator and leaves none on the server", async () => {
     const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
     await waitFor(() => pool.stats().connections.open === 2);
     const sub = await heads(pool);
     const { got, done } = drain(sub);
     await waitFor(() => got.length >= 2);
-    let d: Promise<void> | undefined;
+    let destroyed: Promise<void> | undefined;
     sub.addEventListener("resubscribe", () => {
-      d = pool.destroy();
+      destroyed = pool.destroy();
     });
     server.kill(server.subscriptionSockets()[0]);
-    await waitFor(() => d !== undefined);
-    await d;
+    await waitFor(() => destroyed !== undefined);
+    await destroyed;
     expect(await done).toBeUndefined();
-    await sleep(50);
-    console.log("destroy in listener: live", server.liveSubscriptions(), JSON.stringify(pool.stats().subscriptions), pool.state);
-    expect(server.liveSubscriptions()).toBe(0);
+    expect(pool.state).toBe("closed");
+    await waitFor(() => server.liveSubscriptions() === 0, 1000, "its socket closed on the server");
   });
+});
 
-  it("params function that throws on resubscribe", async () => {
+describe("ending with an error", () => {
+  it("a params function that throws on a resubscribe ends the iterator with its error and frees the slot", async () => {
     const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
     await waitFor(() => pool.stats().connections.open === 2);
     let n = 0;
@@ -105,85 +94,114 @@ describe("lifecycle races", () => {
     const { got, done } = drain(sub);
     await waitFor(() => got.length >= 2);
     server.kill(server.subscriptionSockets()[0]);
-    const err = await Promise.race([done, sleep(2000).then(() => "hang")]);
-    console.log(
-      "params throws ->",
-      err,
-      JSON.stringify(pool.stats().subscriptions),
-      "conns",
-      pool.connections().map((c) => c.subscriptions),
-    );
-    expect((err as Error).message).toBe("params boom");
+    expect(((await done) as Error).message).toBe("params boom");
     expect(pool.stats().subscriptions.active).toBe(0);
-    expect(pool.connections().reduce((a, c) => a + c.subscriptions, 0)).toBe(0);
+    expect(carried(pool)).toBe(0);
+    await waitFor(() => server.liveSubscriptions() === 0, 1000, "the killed socket's subscription gone on the server");
   });
 
-  it("params throws on the first subscribe", async () => {
-    const { pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1 } });
+  it("a params function that throws on the first subscribe rejects subscribe() with its error, and takes no slot", async () => {
+    const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1 } });
     await waitFor(() => pool.stats().connections.open === 1);
     const r = await pool.subscribe("eth_subscribe", () => {
       throw new Error("first boom");
     }, { unsubscribe: "eth_unsubscribe" }).catch((e) => e);
     expect((r as Error).message).toBe("first boom");
     expect(pool.connections()[0]!.subscriptions).toBe(0);
+    expect(server.subscribeParams).toEqual([]); // nothing was sent
   });
 
-  it("refused re-subscription: stats and counts", async () => {
+  it("a key function that throws ends the iterator with its error and unsubscribes", async () => {
+    const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1 } });
+    let n = 0;
+    const sub = await heads(pool, {
+      key: () => {
+        if (++n === 3) throw new Error("key boom");
+        return n;
+      },
+    });
+    const { got, done } = drain(sub);
+    expect(((await done) as Error).message).toBe("key boom");
+    expect(got).toHaveLength(2); // the two before it were delivered
+    await waitFor(() => server.liveSubscriptions() === 0);
+    expect(server.unsubscribes).toBe(1);
+    expect(pool.stats().subscriptions.active).toBe(0);
+  });
+
+  it("resubscriptions the server refuses end every iterator with its RemoteError, and free every slot", async () => {
     const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
     await waitFor(() => pool.stats().connections.open === 2);
     const subs = await Promise.all([heads(pool), heads(pool), heads(pool)]);
     const r = subs.map(drain);
     server.refuseSubscriptions = true;
     server.killAll();
-    const errs = await Promise.race([Promise.all(r.map((x) => x.done)), sleep(3000).then(() => "hang")]);
-    console.log(
-      "refused:",
-      Array.isArray(errs) ? errs.map((e) => (e as Error)?.message) : errs,
-      JSON.stringify(pool.stats().subscriptions),
-      pool.connections().map((c) => c.subscriptions),
-    );
+    const errors = await Promise.all(r.map((x) => x.done));
+    for (const e of errors) {
+      expect(e).toBeInstanceOf(RemoteError);
+      expect(e).toMatchObject({ code: "ERR_REMOTE", remoteCode: -32005 });
+    }
     expect(pool.stats().subscriptions.active).toBe(0);
-    expect(pool.connections().reduce((a, c) => a + c.subscriptions, 0)).toBe(0);
+    expect(carried(pool)).toBe(0);
+    expect(server.liveSubscriptions()).toBe(0);
   });
+});
 
-  it("for await with break right after the first event", async () => {
+describe("unsubscribing", () => {
+  it(
+    "unsubscribe() on a stalled carrier resolves after its timeout, counted in unsubscribeFailed; close() after it does not hang",
+    async () => {
+      const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
+      await waitFor(() => pool.stats().connections.open === 2);
+      const sub = await keyedHeads(pool, { timeout: 300 });
+      const { got, done } = drain(sub);
+      await waitFor(() => got.length >= 2);
+      server.stall(server.subscriptionSockets()[0]);
+      const t0 = Date.now();
+      await sub.unsubscribe();
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(290); // it waited for the answer
+      expect(Date.now() - t0).toBeLessThan(1500);
+      expect(await done).toBeUndefined();
+      expect(pool.stats().subscriptions).toMatchObject({ active: 0, unsubscribeFailed: 1 });
+      expect(carried(pool)).toBe(0);
+      await pool.close();
+      expect(pool.state).toBe("closed");
+    },
+    10_000,
+  );
+
+  it("break right after the first event, 20 times: each one unsubscribed on the server", async () => {
     const { server, pool } = await setup({ server: { subscriptionInterval: 2 }, pool: { size: 1 } });
     for (let i = 0; i < 20; i++) {
       const sub = await heads(pool);
       for await (const _ of sub) break;
     }
-    await sleep(50);
-    console.log(
-      "break: live",
-      server.liveSubscriptions(),
-      "unsubs",
-      server.unsubscribes,
-      JSON.stringify(pool.stats().subscriptions),
-      pool.connections()[0]!.subscriptions,
-    );
+    await waitFor(() => server.unsubscribes === 20);
     expect(server.liveSubscriptions()).toBe(0);
     expect(pool.connections()[0]!.subscriptions).toBe(0);
+    expect(pool.stats().subscriptions).toMatchObject({ active: 0, unsubscribeFailed: 0 });
   });
 
-  it("two next() calls at once both settle", async () => {
+  it("two next() calls at once both settle, with two events in order", async () => {
     const { pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1 } });
     const sub = await heads(pool);
-    const both = await Promise.race([Promise.all([sub.next(), sub.next()]), sleep(1000).then(() => "hang")]);
-    console.log("two next:", JSON.stringify(both));
-    expect(both).not.toBe("hang");
+    const [a, b] = await Promise.all([sub.next(), sub.next()]);
+    expect(a.done).toBe(false);
+    expect(b.done).toBe(false);
+    expect(b.value!.number).toBe(a.value!.number + 1);
     await sub.unsubscribe();
   });
 
-  it("two subscriptions with the same params are independent", async () => {
+  it("two subscriptions with the same params are independent: ending one leaves the other flowing", async () => {
     const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
-    const a = await heads(pool, { key: (h: Head) => h.number });
-    const b = await heads(pool, { key: (h: Head) => h.number });
+    const a = await keyedHeads(pool);
+    const b = await keyedHeads(pool);
     const ra = drain(a), rb = drain(b);
     await waitFor(() => ra.got.length > 10 && rb.got.length > 10);
     await a.unsubscribe();
     const at = rb.got.length;
     await waitFor(() => rb.got.length > at + 5);
     expect(server.liveSubscriptions()).toBe(1);
+    expect(increasing(rb.got)).toBe(true);
     await b.unsubscribe();
     expect(server.liveSubscriptions()).toBe(0);
   });
