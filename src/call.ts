@@ -19,7 +19,9 @@ export const POOL_QUEUE = 1;
 export const CONN_QUEUE = 2;
 export const IN_FLIGHT = 3;
 export const SETTLED = 4;
-export type Where = typeof NOWHERE | typeof POOL_QUEUE | typeof CONN_QUEUE | typeof IN_FLIGHT | typeof SETTLED;
+/** Held by its connection for this tick's batch frame (`coalesce: "batch"`): not written yet, counted in flight. */
+export const HELD = 5;
+export type Where = typeof NOWHERE | typeof POOL_QUEUE | typeof CONN_QUEUE | typeof IN_FLIGHT | typeof SETTLED | typeof HELD;
 
 /** How a call comes to be placed: new (`maxQueue` may refuse it) or moved (already accepted). */
 export type Placement = "admit" | "move";
@@ -62,6 +64,8 @@ export class PendingCall {
   readonly expectsReply: boolean;
   /** May be re-sent after its socket died (its own flag and the pool's `retry`). */
   readonly idempotent: boolean;
+  /** May share a batch frame with other calls (`coalesce: "batch"`): a request, not pinned, not opted out. */
+  readonly batchable: boolean;
   where: Where = NOWHERE;
   /** The connection whose queue or in-flight map holds it. */
   conn: Holder | undefined = undefined;
@@ -100,6 +104,7 @@ export class PendingCall {
     this.filter = options?.filter;
     this.key = options?.key;
     this.signal = options?.signal;
+    this.batchable = kind === "request" && pin === undefined && options?.batchable !== false;
   }
 }
 
@@ -123,6 +128,7 @@ export function checkBatch(requests: readonly BatchRequest[], codec: Codec): voi
 export function whereText(call: PendingCall, inPoolQueue: () => string): string {
   const c = call.conn;
   if (call.where === POOL_QUEUE) return inPoolQueue();
+  if (call.where === HELD) return `held for a batch frame on socket ${c!.id}`;
   if (c === undefined || (call.where !== CONN_QUEUE && call.where !== IN_FLIGHT)) return "not placed";
   const counts = `${c.inFlight} in flight, ${c.queued} queued`;
   return call.where === CONN_QUEUE ? `queued on socket ${c.id} (${c.state}, ${counts})` : `sent on socket ${c.id} (${counts})`;
