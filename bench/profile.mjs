@@ -5,6 +5,8 @@
 //   node --cpu-prof --cpu-prof-dir=.tmp/prof bench/profile.mjs [client] [C] [seconds]
 //   PROFILE_POOL=/tmp/base/dist/index.js node bench/profile.mjs muxpool 16   (another build)
 //
+//   node --expose-gc bench/profile.mjs muxpool memory     bytes per pending call (bench/agent.mjs's measure)
+//
 // client: a row of bench/clients.mjs ("muxpool", "muxpool batch", "raw ws", …); default muxpool.
 import { fork } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -17,7 +19,23 @@ const [name = "muxpool", c = "16", seconds = "3"] = process.argv.slice(2);
 const { NODE_CLIENTS } = await import("./clients.mjs");
 const server = fork(join(dirname(fileURLToPath(import.meta.url)), "server.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
 const port = await new Promise((resolve) => server.once("message", (m) => resolve(m.port)));
-const client = await NODE_CLIENTS[name].open(`ws://127.0.0.1:${port}`);
+const url = `ws://127.0.0.1:${port}`;
+if (c === "memory") {
+  const { measureMemory } = await import("./agent.mjs");
+  const usedBytes = () => {
+    globalThis.gc();
+    globalThis.gc();
+    const m = process.memoryUsage();
+    return m.heapUsed + m.external;
+  };
+  for (let round = 0; round < 3; round++) {
+    const { bytesPerCall } = await measureMemory(NODE_CLIENTS, { client: name, url, calls: 20_000 }, { usedBytes });
+    console.log(`${name}: ${Math.round(bytesPerCall)} bytes per pending call`);
+  }
+  server.kill();
+  process.exit(0);
+}
+const client = await NODE_CLIENTS[name].open(url);
 const { method, params, check } = PAYLOADS.small;
 const call = () => client.call(method, params);
 const loop = { concurrency: Number(c), maxCalls: 10_000_000, check };

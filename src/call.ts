@@ -78,17 +78,25 @@ export class PendingCall {
   sentAt = 0;
   /** Its own timer, when every deadline lane is taken by other timeout values (else a lane tracks it). */
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** Deadline on the pool's clock; a queued call past it is never written. */
-  deadline = Number.POSITIVE_INFINITY;
+  /**
+   * Deadline on the pool's clock, in whole ms (rounded up): a small integer, stored in the object rather than
+   * boxed as a double (bench/profile.mjs memory: 16 bytes less per pending call). A queued call past it is never written.
+   */
+  deadline = 0;
   inLane = false;
+  /** `undefined` for a request: see {@link fail}. */
+  readonly reject: ((reason: unknown) => void) | undefined;
 
   constructor(
     /** Pool-local call number, used in messages. */
     readonly seq: number,
     kind: CallKind,
     readonly method: string,
-    /** The params; for a batch, its requests. */
-    readonly params: unknown,
+    /**
+     * The params; for a batch, its requests. Let go once written when the call can never be written again
+     * (not idempotent): its caller's objects are not kept alive while it waits for the reply.
+     */
+    public params: unknown,
     /** `signal`, `filter`, `key` and `idempotent` are read here (the caller may reuse the object). */
     options: CallOptions | undefined,
     retry: RetryMode,
@@ -96,8 +104,9 @@ export class PendingCall {
     /** The connection a `withConnection` session pinned it to. */
     readonly pin: Pin | undefined,
     readonly resolve: (value: unknown) => void,
-    readonly reject: (reason: unknown) => void,
+    reject: (reason: unknown) => void,
   ) {
+    this.reject = kind === "request" ? undefined : reject;
     this.batch = kind === "batch" ? params as readonly BatchRequest[] : undefined;
     this.expectsReply = kind !== "notification";
     this.idempotent = retry === "always" || (retry === "idempotent" && options?.idempotent === true);
@@ -105,6 +114,16 @@ export class PendingCall {
     this.key = options?.key;
     this.signal = options?.signal;
     this.batchable = kind === "request" && pin === undefined && options?.batchable !== false;
+  }
+
+  /**
+   * Rejects the call. A request's promise has no `reject` kept: it is rejected through `resolve` with a rejected
+   * promise (two microtasks later), so the runtime can free the reject function while the call waits
+   * (bench/profile.mjs memory: 555 -> 495 bytes per pending call).
+   */
+  fail(reason: unknown): void {
+    if (this.reject !== undefined) this.reject(reason);
+    else this.resolve(Promise.reject(reason));
   }
 }
 

@@ -124,6 +124,7 @@ export class Coalescer<C extends Holder> {
       call.where = IN_FLIGHT;
       call.conn = this.#conn;
       call.sentAt = now;
+      if (!call.idempotent) call.params = undefined; // as in Connection.write: never written again
     }
     host.counts.inFlight += calls.length;
     this.#io.send(frame!);

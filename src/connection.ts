@@ -482,9 +482,9 @@ export class Connection implements Routable {
       host.counts.inFlight++;
     }
     call.sentAt = host.now();
-    // A socket that died unnoticed still "accepts" the frame (browsers and ws drop it silently): its close event then handles the call as lost.
-    this.#send(frame);
+    this.#send(frame); // a socket that died unnoticed still "accepts" it (ws and browsers drop it): its close event handles the call
     if (!call.expectsReply) host.onWrittenNoReply(call);
+    else if (!call.idempotent) call.params = undefined; // never written again: the caller's objects need not stay alive
   }
 
   /**

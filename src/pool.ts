@@ -364,7 +364,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#release(call);
     this.#unlink(call);
     if (call.expectsReply) this.#stats.failed(kind, error);
-    call.reject(error);
+    call.fail(error);
     this.#idle.check();
   }
 
@@ -388,7 +388,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       call.resolve(outcome.value);
     } else {
       this.#stats.failed(outcome.error.code, outcome.error);
-      call.reject(outcome.error);
+      call.fail(outcome.error);
     }
     this.#idle.check();
   }
