@@ -1,7 +1,10 @@
 /**
- * Node twin of `websocket.ts`: Node 20 has no global WebSocket, so `ws` (via
- * `isomorphic-ws`) is the default there. Where the runtime has its own (Node
- * 22+), that one is used, as in browsers and Deno.
+ * Node twin of `websocket.ts`: on Node, `ws` (via `isomorphic-ws`) is the
+ * default, also where Node has a global WebSocket (22+): with its writes
+ * corked per tick it made 1.3 to 1.9 times the calls per second of Node
+ * 22's own at 16 and 256 in flight, at about half the CPU per call, and it
+ * can send protocol pings (docs/decisions.md). Bun and Deno, which may load
+ * this build, keep their own WebSocket.
  *
  * On `ws`, frames written in one tick leave in one TCP write: {@link sendFrame}
  * corks the `net.Socket` under the WebSocket on the tick's first frame and
@@ -19,7 +22,9 @@ import type { WebSocketConstructor, WebSocketLike } from "./socket.ts";
 
 /** The WebSocket constructor to use when the user passed none. */
 export function defaultWebSocket(): WebSocketConstructor {
-  return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? (WebSocket as unknown as WebSocketConstructor);
+  const own = (globalThis as { WebSocket?: WebSocketConstructor; Deno?: unknown }).WebSocket;
+  const other = typeof (process.versions as { bun?: string }).bun === "string" || "Deno" in globalThis;
+  return (other ? own : undefined) ?? (WebSocket as unknown as WebSocketConstructor);
 }
 
 /** Node has no `online` or `visibilitychange` events: nothing to listen to. */
