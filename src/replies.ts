@@ -23,7 +23,7 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: RemoteE
  */
 export function outcomeOf(call: PendingCall, message: Incoming, connectionId: number): Outcome {
   if (call.batch !== undefined && !(message.kind === "error" && message.id === null)) {
-    const results = (call.results as Incoming[]).map((m): BatchResult => {
+    const results = (call.batch.results as Incoming[]).map((m): BatchResult => {
       const o = single(m, call, connectionId);
       return o.ok ? { status: "fulfilled", value: o.value } : { status: "rejected", reason: o.error };
     });

@@ -16,12 +16,13 @@ import { messageOf, MuxPoolError, ProtocolError } from "./errors.ts";
  * gets one id per request. Throws what the codec or `nextId` throws.
  */
 export function encodeCall(call: PendingCall, codec: Codec, nextId: () => RequestId): FrameData {
-  if (call.batch !== undefined) {
-    const requests: OutgoingRequest[] = call.batch.map((r) => ({ id: nextId(), method: r.method, params: r.params }));
+  const batch = call.batch;
+  if (batch !== undefined) {
+    const requests: OutgoingRequest[] = batch.requests.map((r) => ({ id: nextId(), method: r.method, params: r.params }));
     const frame = codec.encodeBatch!(requests);
-    call.ids = requests.map((r) => r.id);
-    call.results = new Array(requests.length);
-    call.remaining = requests.length;
+    batch.ids = requests.map((r) => r.id);
+    batch.results = new Array(requests.length);
+    batch.remaining = requests.length;
     return frame;
   }
   if (!call.expectsReply) return codec.encodeNotification(call.method, call.params);
