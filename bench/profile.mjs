@@ -36,7 +36,7 @@ if (c === "memory") {
   process.exit(0);
 }
 const client = await NODE_CLIENTS[name].open(url);
-const { method, params, check } = PAYLOADS.small;
+const { method, params, check } = PAYLOADS[process.env.PROFILE_PAYLOAD ?? "small"]; // PROFILE_PAYLOAD=4KiB
 const call = () => client.call(method, params);
 const loop = { concurrency: Number(c), maxCalls: 10_000_000, check };
 await closedLoop(call, { ...loop, durationMs: 500 });
