@@ -116,6 +116,20 @@ describe('coalesce: "batch"', () => {
     expect(sent()).toEqual([expect.objectContaining({ method: "add", params: [2, 3] })]);
   });
 
+  it("pool.update() turns it on and off on a live pool, validated as in the constructor", async () => {
+    const { pool, sent } = await spiedPool();
+    const tick = (base: number) => Promise.all([1, 2, 3].map((i) => pool.call("add", [base, i])));
+    await expect(tick(10)).resolves.toEqual([11, 12, 13]);
+    expect(sent().filter(Array.isArray)).toHaveLength(0);
+    pool.update({ coalesce: "batch" });
+    await expect(tick(20)).resolves.toEqual([21, 22, 23]);
+    expect(sent().filter(Array.isArray)).toHaveLength(1);
+    expect(() => pool.update({ coalesce: "batches" as never })).toThrow(InvalidConfigError);
+    pool.update({ coalesce: false });
+    await expect(tick(30)).resolves.toEqual([31, 32, 33]);
+    expect(sent()).toHaveLength(3 + 1 + 3);
+  });
+
   it("maxCalls caps each frame", async () => {
     const { pool, sent } = await spiedPool({ coalesce: { mode: "batch", maxCalls: 8 } });
     await Promise.all(Array.from({ length: 20 }, (_, i) => pool.call("add", [i, 0])));
