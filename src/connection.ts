@@ -9,12 +9,14 @@
  * @module
  */
 
-import { CONN_QUEUE, IN_FLIGHT, label, NOWHERE, type PendingCall } from "./call.ts";
+import { CONN_QUEUE, HELD, IN_FLIGHT, label, NOWHERE, type PendingCall } from "./call.ts";
 import type { FrameData, Incoming } from "./codec.ts";
+import { Coalescer } from "./coalesce.ts";
 import type { ConnectionHost } from "./host.ts";
 import { redactUrl, resolveUrl } from "./endpoints.ts";
 import { ConnectError, messageOf, MuxPoolError, ProtocolError } from "./errors.ts";
 import { Heartbeat } from "./heartbeat.ts";
+import { unmatched } from "./replies.ts";
 import { InFlight } from "./inflight.ts";
 import { CallQueue } from "./queue.ts";
 import type { Routable } from "./router.ts";
@@ -29,8 +31,9 @@ import {
   type WebSocketLike,
 } from "./socket.ts";
 import { type ConnectionSnapshot, LatencyWindow } from "./stats.ts";
-import { decodeFrame, encodeCall, sizeOver } from "./wire.ts";
+import { decodeFrame, frameFor } from "./wire.ts";
 import type { ConnectionState } from "./strategies.ts";
+import { sendFrame } from "./websocket.ts";
 
 export class Connection implements Routable {
   readonly id: number;
@@ -50,6 +53,8 @@ export class Connection implements Routable {
   /** Calls waiting for this socket; entries whose call left (timeout, abort, moved) point elsewhere. */
   readonly #queue: CallQueue<PendingCall> = new CallQueue((c) => c.where === CONN_QUEUE && c.conn === this);
   readonly #awaiting = new InFlight();
+  /** Calls held for this tick's batch frames (`coalesce: "batch"`). */
+  readonly #held: Coalescer<Connection>;
   readonly #heartbeat: Heartbeat;
   #state: ConnectionState = "connecting";
   #socket: WebSocketLike | undefined;
@@ -100,11 +105,16 @@ export class Connection implements Routable {
       dead: (reason: string) => this.#giveUp(reason),
     };
     this.#heartbeat = new Heartbeat(heartbeat, () => host.options.heartbeat, host.options.codec);
+    this.#held = new Coalescer(this, host, this.#awaiting, {
+      socket: () => this.#closing ? undefined : this.#socket,
+      writeNow: (call) => this.#writeNow(call),
+      send: (frame) => this.#send(frame),
+    });
   }
 
-  /** Calls (frames) in flight; a batch counts once. */
+  /** Calls in flight (a `pool.batch` counts once), and those held for this tick's batch frame. */
   get inFlight(): number {
-    return this.#awaiting.count;
+    return this.#awaiting.count + this.#held.live;
   }
   get state(): ConnectionState {
     return this.#state;
@@ -265,12 +275,11 @@ export class Connection implements Routable {
     socket.onclose = (event: { code: number; reason: string }) => this.#onClose(event.code, event.reason);
     // `ws`: a pong answers the heartbeat's protocol ping.
     if (typeof socket.on === "function") socket.on("pong", () => this.#socket === socket && this.#heartbeat.heard(this.#host.now()));
-    // An error is always followed by a close event; the close decides. Node's ws and Deno say why a socket failed
+    // A close event follows an error and decides, except on Node 22's own WebSocket (undici) after a failed connect:
+    // it stays CONNECTING, and the attempt would wait out connectTimeout. ws and Deno say why a socket failed
     // ("Unexpected server response: 401", "connect ECONNREFUSED …"); browsers do not. Kept for the close reason.
     socket.onerror = (event: { message?: unknown; error?: unknown } | null) => {
       if (typeof event?.message === "string" && event.message !== "") this.#failure = event.error ?? new Error(event.message);
-      // Except Node 22's own WebSocket (undici) after a failed connect: no close follows, and it stays CONNECTING
-      // (elsewhere the socket is CLOSING or CLOSED by its error). Without this the attempt waits out connectTimeout.
       if (socket.readyState === 0 && this.#socket === socket) this.#onClose(1006, "");
     };
   }
@@ -374,11 +383,9 @@ export class Connection implements Routable {
   }
 
   #pollBuffered(): void {
-    if (this.#bufferPoll !== undefined || this.#socket === undefined) return;
-    this.#bufferPoll = setTimeout(() => {
-      this.#bufferPoll = undefined;
-      this.pump();
-    }, BUFFER_POLL_MS);
+    if (this.#bufferPoll === undefined && this.#socket !== undefined) {
+      this.#bufferPoll = setTimeout(() => (this.#bufferPoll = undefined, this.pump()), BUFFER_POLL_MS);
+    }
   }
 
   /** A queued call left by timeout or abort: its queue entry is now stale. */
@@ -387,10 +394,11 @@ export class Connection implements Routable {
     this.#host.counts.queued--;
   }
 
-  /** Removes every live queued call, oldest first; they are nowhere until placed again. */
+  /** Removes every live queued call (held ones first: never written either), oldest first; they are nowhere until placed again. */
   takeQueued(): PendingCall[] {
-    const out = this.#queue.take();
-    this.#host.counts.queued -= out.length;
+    const queued = this.#queue.take();
+    this.#host.counts.queued -= queued.length;
+    const out = this.#held.live === 0 ? queued : this.#held.take().concat(queued);
     for (const call of out) detach(call);
     return out;
   }
@@ -406,7 +414,7 @@ export class Connection implements Routable {
   /** Every call this connection holds, queued first, without taking them (for messages that quote the counts). */
   pendingCalls(): PendingCall[] {
     const queued = [...this.#queue].filter((c) => c.where === CONN_QUEUE && c.conn === this);
-    return queued.concat(this.#awaiting.calls());
+    return this.#held.calls().concat(queued, this.#awaiting.calls());
   }
 
   /** Sends queued calls while the window has room. */
@@ -437,9 +445,15 @@ export class Connection implements Routable {
   /**
    * Writes a call now (the caller checked state and window), unless its signal was aborted, the socket's close
    * has begun (runtimes discard such frames) or its frame is over `maxRequestSize`: then the pool is told it was
-   * never written, whatever order a group of calls settles in.
+   * never written, whatever order a group of calls settles in. With `coalesce: "batch"`, a batchable call is
+   * held instead (counted in flight) and written with the others of its tick.
    */
   write(call: PendingCall): void {
+    if (call.batchable && this.#host.options.coalesce !== false) return this.#held.hold(call);
+    this.#writeNow(call);
+  }
+
+  #writeNow(call: PendingCall): void {
     const host = this.#host;
     if (call.signal?.aborted) {
       detach(call);
@@ -452,36 +466,25 @@ export class Connection implements Routable {
       host.onNotWritten(this, call, "closing");
       return this.#closeBegan();
     }
-    let frame: FrameData;
-    try {
-      frame = encodeCall(call, host.options.codec, host.nextId);
-      const limit = host.options.maxRequestSize;
-      const size = limit === Infinity ? 0 : sizeOver(frame, limit);
-      if (size > 0) throw new ProtocolError(`${label(call)} not sent: its frame is ${size} bytes, over maxRequestSize (${limit})`);
-    } catch (error) {
+    let frame = frameFor(call, host.options.codec, host.nextId, host.options.maxRequestSize, ` for socket ${this.id}`);
+    const taken = call.expectsReply && !(frame instanceof MuxPoolError) ? this.#awaiting.clash(call) : undefined;
+    if (taken !== undefined) {
+      frame = new ProtocolError(`${label(call)} could not be sent: request id ${String(taken)} is already in flight`);
+    }
+    if (frame instanceof MuxPoolError) {
       detach(call);
-      const why = `${label(call)} could not be encoded for socket ${this.id}: ${messageOf(error)}`;
-      host.onEncodeError(call, error instanceof MuxPoolError ? error : new ProtocolError(why, { cause: error }));
-      return;
+      return host.onEncodeError(call, frame);
     }
     if (call.expectsReply) {
-      const taken = this.#awaiting.clash(call);
-      if (taken !== undefined) {
-        detach(call);
-        return host.onEncodeError(
-          call,
-          new ProtocolError(`${label(call)} could not be sent: request id ${String(taken)} is already in flight`),
-        );
-      }
       this.#awaiting.add(call);
       call.where = IN_FLIGHT;
       call.conn = this;
       host.counts.inFlight++;
     }
     call.sentAt = host.now();
-    // A socket that died unnoticed still "accepts" the frame (browsers and ws drop it silently): its close event then handles the call as lost.
-    this.#send(frame);
+    this.#send(frame); // a socket that died unnoticed still "accepts" it (ws and browsers drop it): its close event handles the call
     if (!call.expectsReply) host.onWrittenNoReply(call);
+    else if (!call.idempotent) call.params = undefined; // never written again: the caller's objects need not stay alive
   }
 
   /**
@@ -496,9 +499,10 @@ export class Connection implements Routable {
     this.#host.onClosing(this);
   }
 
-  /** Forgets a call in flight that settled elsewhere (timeout, abort). */
+  /** Forgets a call in flight, or held for a batch frame, that settled elsewhere (timeout, abort). */
   forgetInFlight(call: PendingCall): void {
-    this.#awaiting.forget(call);
+    if (call.where === HELD) this.#held.live--;
+    else this.#awaiting.forget(call);
     this.#host.counts.inFlight--;
     this.#checkDrained();
   }
@@ -537,13 +541,7 @@ export class Connection implements Routable {
       const id = message.id;
       // Pings are not in the map (they are no calls): look for them only here, off the hot path.
       if (id !== null && this.#heartbeat.isPingReply(id)) return;
-      const why = message.kind === "invalid" ? `: ${message.reason}` : message.kind === "error" ? `: ${message.error.message}` : "";
-      this.#report(
-        id === null
-          ? `no call to match (${this.inFlight} in flight) for a message without id${why}`
-          : `reply for unknown or already settled id ${JSON.stringify(id)}${why}`,
-      );
-      return;
+      return this.#report(unmatched(message, this.inFlight));
     }
     if (message.kind === "invalid") this.#host.countProtocolError();
     this.#host.counts.inFlight--;
@@ -566,7 +564,7 @@ export class Connection implements Routable {
     if (this.#socket === undefined) return false;
     this.sent++;
     try {
-      this.#socket.send(frame);
+      sendFrame(this.#socket, frame);
     } catch {
       // The close event follows.
     }

@@ -124,7 +124,7 @@ export class CallTimers<T extends TimedCall> {
 
   /** Sets `call.deadline` to now + its timeout and tracks it until then. */
   track(call: T): void {
-    call.deadline = this.#now() + call.timeoutMs;
+    call.deadline = Math.ceil(this.#now() + call.timeoutMs);
     const lane = this.#laneFor(call.timeoutMs);
     if (lane !== undefined) lane.add(call);
     else {

@@ -17,14 +17,14 @@ export class InFlight {
   /** An id of `call` that is already in flight here, if any (ids must be unique). */
   clash(call: PendingCall): RequestId | undefined {
     // A single call (the hot path) allocates nothing here; a batch checks all its ids.
-    if (call.ids === undefined) return this.#byId.has(call.id!) ? call.id : undefined;
-    return call.ids.find((id) => this.#byId.has(id));
+    if (call.batch === undefined) return this.#byId.has(call.id!) ? call.id : undefined;
+    return call.batch.ids.find((id) => this.#byId.has(id));
   }
 
   /** The call was written: it waits for the reply to each of its ids. */
   add(call: PendingCall): void {
-    if (call.ids === undefined) this.#byId.set(call.id!, call);
-    else for (const id of call.ids) this.#byId.set(id, call);
+    if (call.batch === undefined) this.#byId.set(call.id!, call);
+    else for (const id of call.batch.ids) this.#byId.set(id, call);
     this.count++;
   }
 
@@ -37,9 +37,10 @@ export class InFlight {
     const call = this.#byId.get(id);
     if (call === undefined) return undefined;
     this.#byId.delete(id);
-    if (call.ids !== undefined) {
-      call.results![call.ids.indexOf(id)] = message;
-      if (--call.remaining > 0) return null;
+    const batch = call.batch;
+    if (batch !== undefined) {
+      batch.results[batch.ids.indexOf(id)] = message;
+      if (--batch.remaining > 0) return null;
     }
     this.count--;
     return call;
@@ -61,7 +62,7 @@ export class InFlight {
 
   /** Forgets a call that settled without its reply (timeout, abort). */
   forget(call: PendingCall): void {
-    if (call.ids !== undefined) { for (const id of call.ids) this.#byId.delete(id); }
+    if (call.batch !== undefined) { for (const id of call.batch.ids) this.#byId.delete(id); }
     else this.#byId.delete(call.id!);
     this.count--;
   }

@@ -159,6 +159,34 @@ export interface PoolOptions {
   setup?: (connection: PinnedConnection) => void | Promise<void>;
   /** Subscriptions (`pool.subscribe`) one socket carries at most; more go to other sockets, or wait. @default 1000 */
   maxSubscriptionsPerSocket?: number;
+  /**
+   * Protocol-level coalescing. `"batch"` (or `{ mode: "batch", maxCalls,
+   * maxBytes }`): the calls routed to one socket in one tick (made in the
+   * same synchronous run and the microtasks after it) go as one batch frame
+   * through the codec's `encodeBatch`, at most `maxCalls` calls (default
+   * 100) and `maxBytes` bytes of UTF-8 (default 1048576, and never over
+   * `maxRequestSize`) per frame; more make more frames. One call alone goes
+   * as a plain request. Each call still settles alone, with its own
+   * deadline, abort and re-send rules: a batch frame lost with its socket
+   * is judged call by call, as written. Left out: calls with
+   * `batchable: false`, notifications, `pool.batch()` and pinned calls
+   * (`withConnection`, `setup`), which keep their order. The server must
+   * accept batches (JSON-RPC 2.0 §6); its replies may come as one array or
+   * as separate frames. Needs a codec with `encodeBatch` (else
+   * `InvalidConfigError`). Transport-level coalescing (one TCP write per
+   * tick on Node's `ws`) is always on and changes nothing on the wire.
+   * @default false
+   */
+  coalesce?: false | "batch" | CoalesceOptions;
+}
+
+/** The object form of `PoolOptions.coalesce`. */
+export interface CoalesceOptions {
+  mode: "batch";
+  /** Calls per batch frame at most, from 2. @default 100 */
+  maxCalls?: number;
+  /** Bytes (UTF-8) per batch frame at most; never more than `maxRequestSize`. @default 1048576 */
+  maxBytes?: number;
 }
 
 /** Options of one call. */
@@ -173,6 +201,11 @@ export interface CallOptions {
   filter?: (connection: ConnectionInfo) => boolean;
   /** Calls with the same key stay on the same socket while it lives. */
   key?: string;
+  /**
+   * With the pool's `coalesce: "batch"`, `false` sends this call in a frame
+   * of its own, e.g. a slow method that would hold a batch reply back. @default true
+   */
+  batchable?: boolean;
 }
 
 /** `reconnect` after defaults. */
@@ -202,6 +235,7 @@ export interface ResolvedOptions {
   latencyWindow: number;
   maxSubscriptionsPerSocket: number;
   setup: ((connection: PinnedConnection) => void | Promise<void>) | undefined;
+  coalesce: { readonly maxCalls: number; readonly maxBytes: number } | false;
 }
 
 /** `[default, min, max]` of a numeric option; no `max`: no upper bound (counts) or MAX_DELAY (durations). */
@@ -222,6 +256,7 @@ const COUNTS: Table = {
 const DURATIONS: Table = { timeout: [30_000, 1], ttl: [0, 0], drainTimeout: [30_000, 0], connectTimeout: [10_000, 1] };
 const RECONNECT_DURATIONS: Table = { initialDelay: [100, 0], maxDelay: [10_000, 0], resetAfter: [5_000, 0] };
 const HEARTBEAT_DURATIONS: Table = { interval: [15_000, 1], timeout: [5_000, 1] };
+const COALESCE_COUNTS: Table = { maxCalls: [100, 2], maxBytes: [1024 * 1024, 1] };
 
 /** Checks the options of `table` in `input` (prefixed `prefix` in messages) and writes them, or their defaults, to `out`. */
 function readNumbers(out: Record<string, unknown>, input: Record<string, unknown>, table: Table, counts: boolean, prefix = ""): void {
@@ -250,8 +285,9 @@ const KNOWN = [
   "protocols",
   "maxRequestSize",
   "setup",
+  "coalesce",
 ];
-const CALL_KEYS = ["timeout", "signal", "idempotent", "filter", "key"];
+const CALL_KEYS = ["timeout", "signal", "idempotent", "filter", "key", "batchable"];
 
 /** Applies defaults and validates every option; throws `InvalidConfigError` naming the first bad one. */
 export function resolveOptions(input: unknown): ResolvedOptions {
@@ -323,6 +359,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   ) {
     fail("codec", "an object with encodeRequest, encodeNotification and decode functions", c);
   }
+  out.coalesce = coalesceOption(o.coalesce, c!);
   if (o.generateId !== undefined && typeof o.generateId !== "function") {
     fail("generateId", "a function returning a string or number", o.generateId);
   }
@@ -335,6 +372,18 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     fail("protocols", "a string or a list of strings", o.protocols);
   }
   return out as unknown as ResolvedOptions;
+}
+
+/** `coalesce` after defaults: `false`, or the caps of `"batch"`. */
+function coalesceOption(value: unknown, codec: Partial<Codec>): ResolvedOptions["coalesce"] {
+  if (value === undefined || value === false) return false;
+  const o = value === "batch" ? { mode: value } : checkObject("coalesce", value, 'false, "batch" or { mode: "batch", … }');
+  onlyKnown(o, ["mode", ...Object.keys(COALESCE_COUNTS)], "coalesce.");
+  if (o.mode !== "batch") fail("coalesce.mode", '"batch"', o.mode);
+  if (typeof codec.encodeBatch !== "function") fail("coalesce", "off with a codec that has no encodeBatch", value);
+  const out: Record<string, unknown> = {};
+  readNumbers(out, o, COALESCE_COUNTS, true, "coalesce.");
+  return out as ResolvedOptions["coalesce"];
 }
 
 /** Validates the per-call options; same error style as the constructor. */
@@ -352,6 +401,7 @@ export function checkCallOptions(options: CallOptions | undefined): void {
   if (options.idempotent !== undefined) checkBoolean("idempotent", options.idempotent, false);
   if (options.filter !== undefined && typeof options.filter !== "function") fail("filter", "a function", options.filter);
   if (options.key !== undefined && typeof options.key !== "string") fail("key", "a string", options.key);
+  if (options.batchable !== undefined) checkBoolean("batchable", options.batchable, true);
 }
 
 /** Options `pool.update()` can change on a live pool. */
@@ -373,6 +423,7 @@ export type PoolUpdate = Pick<
   | "maxRequestSize"
   | "setup"
   | "maxSubscriptionsPerSocket"
+  | "coalesce"
 >;
 
 /** Options fixed for a pool's life, and what to do instead. */

@@ -10,7 +10,7 @@
 
 import { AbortWatch } from "./aborts.ts";
 import { callAll, type CallAllResult, type CallRequest } from "./callall.ts";
-import { type CallKind, checkBatch, CONN_QUEUE, IN_FLIGHT, label, PendingCall, type Pin, POOL_QUEUE, SETTLED, whereText } from "./call.ts";
+import { type CallKind, checkBatch, CONN_QUEUE, label, PendingCall, type Pin, POOL_QUEUE, SETTLED, whereText } from "./call.ts";
 import type { Incoming } from "./codec.ts";
 import type { Connection } from "./connection.ts";
 import type { CallCounts } from "./host.ts";
@@ -346,9 +346,8 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       case CONN_QUEUE:
         conn!.forgetQueued();
         break;
-      case IN_FLIGHT:
-        conn!.forgetInFlight(call);
-        break;
+      default: // IN_FLIGHT, or HELD for a batch frame (NOWHERE and SETTLED have no connection)
+        conn?.forgetInFlight(call);
     }
     call.where = SETTLED;
     call.conn = undefined;
@@ -366,7 +365,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     this.#release(call);
     this.#unlink(call);
     if (call.expectsReply) this.#stats.failed(kind, error);
-    call.reject(error);
+    call.fail(error);
     this.#idle.check();
   }
 
@@ -390,7 +389,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       call.resolve(outcome.value);
     } else {
       this.#stats.failed(outcome.error.code, outcome.error);
-      call.reject(outcome.error);
+      call.fail(outcome.error);
     }
     this.#idle.check();
   }

@@ -9,7 +9,7 @@
  */
 
 import { label, type PendingCall } from "./call.ts";
-import type { Incoming } from "./codec.ts";
+import type { Incoming, RequestId } from "./codec.ts";
 import { ProtocolError, RemoteError } from "./errors.ts";
 import type { BatchResult } from "./options.ts";
 
@@ -23,7 +23,7 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: RemoteE
  */
 export function outcomeOf(call: PendingCall, message: Incoming, connectionId: number): Outcome {
   if (call.batch !== undefined && !(message.kind === "error" && message.id === null)) {
-    const results = (call.results as Incoming[]).map((m): BatchResult => {
+    const results = (call.batch.results as Incoming[]).map((m): BatchResult => {
       const o = single(m, call, connectionId);
       return o.ok ? { status: "fulfilled", value: o.value } : { status: "rejected", reason: o.error };
     });
@@ -44,4 +44,12 @@ function single(message: Incoming, call: PendingCall, connectionId: number): Out
 function remoteError(e: { code?: number | string; message: string; data?: unknown }, call: PendingCall, connectionId: number): RemoteError {
   const code = e.code === undefined ? "" : ` ${e.code}`;
   return new RemoteError(`${e.message} (remote error${code}, ${label(call)} on socket ${connectionId})`, e.code, e.data);
+}
+
+/** Why a reply or error matched no call (`inFlight` calls were in flight on its socket), for a `ProtocolError` event. */
+export function unmatched(message: Incoming & { id: RequestId | null }, inFlight: number): string {
+  const why = message.kind === "invalid" ? `: ${message.reason}` : message.kind === "error" ? `: ${message.error.message}` : "";
+  return message.id === null
+    ? `no call to match (${inFlight} in flight) for a message without id${why}`
+    : `reply for unknown or already settled id ${JSON.stringify(message.id)}${why}`;
 }

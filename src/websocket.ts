@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { WebSocketConstructor } from "./socket.ts";
+import type { FrameData } from "./codec.ts";
+import type { WebSocketConstructor, WebSocketLike } from "./socket.ts";
 
 /** The WebSocket constructor to use when the user passed none. */
 export function defaultWebSocket(): WebSocketConstructor | undefined {
@@ -39,4 +40,14 @@ export function onWake(wake: () => void): () => void {
     g.removeEventListener?.("online", wake);
     doc.removeEventListener("visibilitychange", onVisible);
   };
+}
+
+/** Runs `fn` once the current tick's microtasks have run (queued after them). */
+export function afterTick(fn: () => void): void {
+  queueMicrotask(fn);
+}
+
+/** Sends `frame` on `socket` (Node's twin corks `ws`'s TCP socket per tick; a runtime's own WebSocket has nothing to cork). */
+export function sendFrame(socket: WebSocketLike, frame: FrameData): void {
+  socket.send(frame);
 }

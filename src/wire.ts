@@ -16,12 +16,13 @@ import { messageOf, MuxPoolError, ProtocolError } from "./errors.ts";
  * gets one id per request. Throws what the codec or `nextId` throws.
  */
 export function encodeCall(call: PendingCall, codec: Codec, nextId: () => RequestId): FrameData {
-  if (call.batch !== undefined) {
-    const requests: OutgoingRequest[] = call.batch.map((r) => ({ id: nextId(), method: r.method, params: r.params }));
+  const batch = call.batch;
+  if (batch !== undefined) {
+    const requests: OutgoingRequest[] = batch.requests.map((r) => ({ id: nextId(), method: r.method, params: r.params }));
     const frame = codec.encodeBatch!(requests);
-    call.ids = requests.map((r) => r.id);
-    call.results = new Array(requests.length);
-    call.remaining = requests.length;
+    batch.ids = requests.map((r) => r.id);
+    batch.results = new Array(requests.length);
+    batch.remaining = requests.length;
     return frame;
   }
   if (!call.expectsReply) return codec.encodeNotification(call.method, call.params);
@@ -58,15 +59,26 @@ export function sizeOver(frame: FrameData, limit: number): number {
   return bytes > limit ? bytes : 0;
 }
 
-/** The error to refuse `call` with if its frame is over `limit` bytes (`maxRequestSize`), else `undefined`; throws what the codec throws. */
-export function oversize(call: PendingCall, codec: Codec, nextId: () => RequestId, limit: number): Error | undefined {
-  let size: number;
+/**
+ * The frame for `call` (see {@link encodeCall}), or the error to fail it with:
+ * what the codec or `nextId` threw (a `ProtocolError` naming `where` unless
+ * it is a `MuxPoolError`), or a `ProtocolError` when the frame is over
+ * `limit` bytes (`maxRequestSize`).
+ */
+export function frameFor(call: PendingCall, codec: Codec, nextId: () => RequestId, limit: number, where = ""): FrameData | MuxPoolError {
   try {
-    size = sizeOver(encodeCall(call, codec, nextId), limit);
+    const frame = encodeCall(call, codec, nextId);
+    const size = limit === Infinity ? 0 : sizeOver(frame, limit);
+    return size > 0 ? new ProtocolError(`${label(call)} not sent: its frame is ${size} bytes, over maxRequestSize (${limit})`) : frame;
   } catch (error) {
     return error instanceof MuxPoolError
       ? error
-      : new ProtocolError(`${label(call)} could not be encoded: ${messageOf(error)}`, { cause: error });
+      : new ProtocolError(`${label(call)} could not be encoded${where}: ${messageOf(error)}`, { cause: error });
   }
-  return size > 0 ? new ProtocolError(`${label(call)} not sent: its frame is ${size} bytes, over maxRequestSize (${limit})`) : undefined;
+}
+
+/** The error to refuse `call` with if its frame is over `limit` bytes (`maxRequestSize`), else `undefined`. */
+export function oversize(call: PendingCall, codec: Codec, nextId: () => RequestId, limit: number): MuxPoolError | undefined {
+  const frame = frameFor(call, codec, nextId, limit);
+  return frame instanceof MuxPoolError ? frame : undefined;
 }

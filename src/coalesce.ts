@@ -1,0 +1,132 @@
+/**
+ * Protocol-level coalescing (`coalesce: "batch"`): the batchable calls one
+ * connection is given in one tick are held, then written together as batch
+ * frames through the codec's `encodeBatch`. Each call keeps its own request
+ * id in the connection's in-flight map, so each settles, times out, is
+ * aborted or is judged after a lost socket on its own, as if written alone.
+ * A held call has not been written: it moves like a queued one when its
+ * socket dies, and it is never written once it has settled.
+ *
+ * @module
+ */
+
+import { HELD, type Holder, IN_FLIGHT, NOWHERE, type PendingCall } from "./call.ts";
+import type { FrameData, OutgoingRequest } from "./codec.ts";
+import type { ConnectionHost } from "./host.ts";
+import type { InFlight } from "./inflight.ts";
+import { OPEN, type WebSocketLike } from "./socket.ts";
+import { sizeOver } from "./wire.ts";
+import { afterTick } from "./websocket.ts";
+
+/** What the coalescer uses of its connection. */
+export interface CoalesceIo {
+  /** The socket, if it takes writes (`undefined` once its close has begun). */
+  socket(): WebSocketLike | undefined;
+  /** Writes one call alone, with every check of a single write. */
+  writeNow(call: PendingCall): void;
+  send(frame: FrameData): void;
+}
+
+export class Coalescer<C extends Holder> {
+  #held: PendingCall[] = [];
+  /** Held calls that have not left (timeout, abort, moved). */
+  live = 0;
+  readonly #conn: C;
+  readonly #host: ConnectionHost<C>;
+  readonly #awaiting: InFlight;
+  readonly #io: CoalesceIo;
+  readonly #flush = (): void => this.flush();
+
+  constructor(conn: C, host: ConnectionHost<C>, awaiting: InFlight, io: CoalesceIo) {
+    this.#conn = conn;
+    this.#host = host;
+    this.#awaiting = awaiting;
+    this.#io = io;
+  }
+
+  /** Holds `call` for this tick's frames; it counts in flight from now on. */
+  hold(call: PendingCall): void {
+    call.where = HELD;
+    call.conn = this.#conn;
+    this.#host.counts.inFlight++;
+    this.live++;
+    if (this.#held.push(call) === 1) afterTick(this.#flush);
+  }
+
+  /** Removes and returns the live held calls, oldest first, out of the in-flight count and still marked held. */
+  take(): PendingCall[] {
+    const out = this.calls();
+    this.#held = [];
+    this.live = 0;
+    this.#host.counts.inFlight -= out.length;
+    return out;
+  }
+
+  /** The live held calls, left in place. */
+  calls(): PendingCall[] {
+    return this.#held.filter((c) => c.where === HELD && c.conn === this.#conn);
+  }
+
+  /** Writes the held calls as frames of up to `maxCalls`; one past its deadline meanwhile is never written. */
+  flush(): void {
+    const host = this.#host;
+    const calls = this.take();
+    const max = host.options.coalesce === false ? 1 : host.options.coalesce.maxCalls;
+    const now = host.now();
+    let group: PendingCall[] = [];
+    for (const call of calls) {
+      call.where = NOWHERE;
+      call.conn = undefined;
+      if (call.deadline < now + 1) host.onExpired(call, this.#conn); // as a queued one (Connection.pump)
+      else if (group.push(call) === max) {
+        this.#write(group);
+        group = [];
+      }
+    }
+    if (group.length > 0) this.#write(group);
+  }
+
+  /**
+   * Writes `calls` as one batch frame. One call, a socket not open, an aborted
+   * signal, or a codec or id generator that throws: each is written alone
+   * (and fails alone). A frame over `maxBytes` or `maxRequestSize` is split.
+   */
+  #write(calls: PendingCall[]): void {
+    const host = this.#host;
+    const { codec, maxRequestSize, coalesce } = host.options;
+    const alone = (): void => calls.forEach((c) => this.#io.writeNow(c));
+    if (calls.length < 2 || this.#io.socket()?.readyState !== OPEN) return alone();
+    const requests: OutgoingRequest[] = [];
+    let size = -1;
+    let frame: FrameData | undefined;
+    try {
+      for (const call of calls) {
+        if (call.signal?.aborted) break;
+        call.id = host.nextId();
+        if (this.#awaiting.clash(call) !== undefined) break;
+        this.#awaiting.add(call);
+        requests.push({ id: call.id, method: call.method, params: call.params });
+      }
+      frame = requests.length === calls.length ? codec.encodeBatch!(requests) : undefined;
+      if (frame !== undefined) size = sizeOver(frame, Math.min(coalesce === false ? Infinity : coalesce.maxBytes, maxRequestSize));
+    } catch {
+      // Written one by one below: each meets its own error.
+    }
+    if (size !== 0) {
+      for (let i = 0; i < requests.length; i++) this.#awaiting.forget(calls[i]!);
+      if (size < 0) return alone();
+      const half = calls.length >> 1;
+      this.#write(calls.slice(0, half));
+      return this.#write(calls.slice(half));
+    }
+    const now = host.now();
+    for (const call of calls) {
+      call.where = IN_FLIGHT;
+      call.conn = this.#conn;
+      call.sentAt = now;
+      if (!call.idempotent) call.params = undefined; // as in Connection.write: never written again
+    }
+    host.counts.inFlight += calls.length;
+    this.#io.send(frame!);
+  }
+}
