@@ -11,7 +11,8 @@
  */
 
 import { HELD, type Holder, IN_FLIGHT, NOWHERE, type PendingCall } from "./call.ts";
-import type { FrameData, OutgoingRequest } from "./codec.ts";
+import type { FrameData, Incoming, OutgoingRequest } from "./codec.ts";
+import { ProtocolError } from "./errors.ts";
 import type { ConnectionHost } from "./host.ts";
 import type { InFlight } from "./inflight.ts";
 import { OPEN, type WebSocketLike } from "./socket.ts";
@@ -27,6 +28,9 @@ export interface CoalesceIo {
   send(frame: FrameData): void;
 }
 
+/** Batch frames remembered per connection while they wait, for {@link Coalescer.refused}. */
+const FRAMES = 64;
+
 export class Coalescer<C extends Holder> {
   #held: PendingCall[] = [];
   /** Held calls that have not left (timeout, abort, moved). */
@@ -36,6 +40,10 @@ export class Coalescer<C extends Holder> {
   readonly #awaiting: InFlight;
   readonly #io: CoalesceIo;
   readonly #flush = (): void => this.flush();
+  /** Batch frames written, newest last, while none of their replies came in (at most {@link FRAMES}). */
+  #frames: PendingCall[][] = [];
+  /** The server refused a batch frame: this connection writes every call alone from now on. */
+  #off = false;
 
   constructor(conn: C, host: ConnectionHost<C>, awaiting: InFlight, io: CoalesceIo) {
     this.#conn = conn;
@@ -46,6 +54,7 @@ export class Coalescer<C extends Holder> {
 
   /** Holds `call` for this tick's frames; it counts in flight from now on. */
   hold(call: PendingCall): void {
+    if (this.#off) return this.#io.writeNow(call);
     call.where = HELD;
     call.conn = this.#conn;
     this.#host.counts.inFlight++;
@@ -124,9 +133,48 @@ export class Coalescer<C extends Holder> {
       call.where = IN_FLIGHT;
       call.conn = this.#conn;
       call.sentAt = now;
-      if (!call.idempotent) call.params = undefined; // as in Connection.write: never written again
     }
     host.counts.inFlight += calls.length;
+    this.#prune();
+    if (this.#frames.push(calls) > FRAMES) this.#frames.shift();
     this.#io.send(frame!);
+  }
+
+  /**
+   * An error reply without id came in (JSON-RPC 2.0 §6: a server answers a batch it cannot take, e.g. one that
+   * does not support batches, with one error, and runs none of it). If exactly one batch frame written here has
+   * no reply yet, it was that one: its calls are placed again, to be written alone, and this connection batches
+   * no more (a `ProtocolError` event says so). With several such frames it cannot tell which: batching stops,
+   * and their calls wait for their replies or their deadline. Returns `false` when no batch frame is waiting.
+   */
+  refused(message: Incoming & { kind: "error" }): boolean {
+    this.#prune();
+    const waiting = this.#frames;
+    if (waiting.length === 0) return false;
+    this.#off = true;
+    const calls = waiting.length === 1 ? waiting[0]! : [];
+    this.#frames = [];
+    for (const call of calls) {
+      this.#awaiting.forget(call);
+      call.where = NOWHERE;
+      call.conn = undefined;
+    }
+    const host = this.#host;
+    host.counts.inFlight -= calls.length;
+    const what = calls.length > 0 ? `its ${calls.length} calls are sent again, one by one` : `${waiting.length} batch frames are waiting`;
+    host.onError(
+      this.#conn,
+      new ProtocolError(
+        `the server refused a batch frame (${message.error.message}): ${what}; this socket sends every call alone from now on`,
+      ),
+    );
+    for (const call of calls) host.onNotWritten(this.#conn, call, "refused");
+    return true;
+  }
+
+  /** Forgets the frames that are no longer waiting as a whole (a reply came in, or a call left). */
+  #prune(): void {
+    const conn = this.#conn;
+    this.#frames = this.#frames.filter((f) => f.every((c) => c.where === IN_FLIGHT && c.conn === conn));
   }
 }

@@ -14,7 +14,7 @@ import type { FrameData, Incoming } from "./codec.ts";
 import { Coalescer } from "./coalesce.ts";
 import type { ConnectionHost } from "./host.ts";
 import { redactUrl, resolveUrl } from "./endpoints.ts";
-import { ConnectError, messageOf, MuxPoolError, ProtocolError } from "./errors.ts";
+import { ConnectError, messageOf, MuxPoolError, ProtocolError, TimeoutError } from "./errors.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { unmatched } from "./replies.ts";
 import { InFlight } from "./inflight.ts";
@@ -164,10 +164,10 @@ export class Connection implements Routable {
     this.#inBackoff = false;
     const generation = ++this.#generation;
     const { connectTimeout } = this.#host.options;
-    this.#connectTimer = setTimeout(
-      () => this.#giveUp(`${this.#settingUp ? "setup not done" : "no open"} within connectTimeout (${connectTimeout} ms)`),
-      connectTimeout,
-    );
+    this.#connectTimer = setTimeout(() => {
+      const text = `${this.#settingUp ? "setup not done" : "no open"} within connectTimeout (${connectTimeout} ms)`;
+      this.#settingUp ? this.#cannotStart("setup failed", new TimeoutError(text), text) : this.#giveUp(text); // setup: a ConnectError event
+    }, connectTimeout);
     // A late URL is stale once this attempt gave up (connectTimeout): the slot is backing off.
     const current = (): boolean => this.#generation === generation && this.#state === "connecting" && !this.#inBackoff;
     resolveUrl(this.#resolveUrl, this.index, current, (url) => this.#open(url), (e) => this.#cannotStart("the url function failed", e));
@@ -246,11 +246,11 @@ export class Connection implements Routable {
   }
 
   /** A connect attempt could not even start: reported as a `ConnectError` event, then lost like a failed connect. */
-  #cannotStart(text: string, cause: unknown): void {
+  #cannotStart(text: string, cause: unknown, reason = text): void {
     this.#failure = cause;
     const message = `socket ${this.id}: ${text}: ${messageOf(cause)}`;
     this.#host.onError(this, new ConnectError(message, { url: this.url, attempt: this.#attempt + 1, cause }));
-    this.#giveUp(text);
+    this.#giveUp(reason);
   }
 
   /** Reports `socket 3: <text>` as a `ProtocolError` event. */
@@ -539,8 +539,8 @@ export class Connection implements Routable {
     if (call === null) return; // a batch settles when its last reply is in
     if (call === undefined) {
       const id = message.id;
-      // Pings are not in the map (they are no calls): look for them only here, off the hot path.
-      if (id !== null && this.#heartbeat.isPingReply(id)) return;
+      // Pings are not in the map (no calls): looked for only here. An error without id may refuse a batch frame.
+      if (id === null ? message.kind === "error" && this.#held.refused(message) : this.#heartbeat.isPingReply(id)) return;
       return this.#report(unmatched(message, this.inFlight));
     }
     if (message.kind === "invalid") this.#host.countProtocolError();

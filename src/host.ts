@@ -49,9 +49,10 @@ export interface ConnectionHost<C> {
   /**
    * The call reached the socket but was not written: its signal was aborted
    * (it fails with the signal's reason), or the socket's close has begun
-   * (a runtime discards what is sent then: the pool places it again).
+   * (a runtime discards what is sent then: the pool places it again), or the
+   * server refused the batch frame it was in and ran none of it (placed again).
    */
-  onNotWritten(conn: C, call: PendingCall, why: "aborted" | "closing"): void;
+  onNotWritten(conn: C, call: PendingCall, why: "aborted" | "closing" | "refused"): void;
   /** The socket's close has begun (either side): it takes no writes; the calls waiting on it must move. */
   onClosing(conn: C): void;
   /** A notification (no reply expected) was written. */

@@ -280,4 +280,46 @@ describe('coalesce: "batch"', () => {
     expect(live.frames.length).toBeGreaterThan(0);
     expect(pool.stats().calls).toMatchObject({ retried: 0, failed: 0, succeeded: 10 });
   });
+
+  it("a server that refuses the batch frame (one error, id null): its calls are sent again alone, once each, and the socket stops batching", async () => {
+    const { pool, sent, server } = await spiedPool({ coalesce: "batch" });
+    const errors = collectEvents(pool, ["error"]);
+    const tokens = Array.from({ length: 6 }, (_, i) => `refused-${i}`);
+    // `refuseBatch` makes the test server answer the whole batch as a server without batch support does.
+    const results = await Promise.all(tokens.map((t) => pool.call("record", [t, { refuseBatch: true }])));
+    expect(results).toEqual(tokens.map(() => 1));
+    tokens.forEach((t) => expect(server.executions.get(t), t).toBe(1));
+    const frames = sent();
+    expect(Array.isArray(frames[0])).toBe(true); // the refused batch
+    expect(frames.slice(1).every((f) => !Array.isArray(f))).toBe(true); // then each call alone
+    expect(frames).toHaveLength(1 + tokens.length);
+    expect(errors.of("error").map((e) => e.error.message)).toEqual([
+      expect.stringMatching(/refused a batch frame \(Invalid Request: batches are not supported\): its 6 calls are sent again/),
+    ]);
+    // From now on this socket writes every call alone.
+    await Promise.all([pool.call("add", [1, 2]), pool.call("add", [3, 4])]);
+    expect(sent().slice(frames.length).every((f) => !Array.isArray(f))).toBe(true);
+    expect(pool.stats().calls).toMatchObject({ succeeded: 8, failed: 0, inFlight: 0 });
+  });
+
+  it("a refusal that cannot be told apart from another waiting frame re-sends nothing: that frame's calls run once, the refused ones time out", async () => {
+    const { pool, sent, server } = await spiedPool({ coalesce: "batch", timeout: 400 });
+    const errors = collectEvents(pool, ["error"]);
+    // Frame 1: accepted, answered after 150 ms. Frame 2 (a later tick): refused at once, while frame 1 still waits.
+    const slow = ["slow-0", "slow-1"].map((t) => pool.call("record", [t, { sleep: 150 }]));
+    await new Promise((r) => setTimeout(r, 20));
+    const refused = ["ref-0", "ref-1"].map((t) => pool.call("record", [t, { refuseBatch: true }]).catch((e: unknown) => e));
+    expect(await Promise.all(slow)).toEqual([1, 1]);
+    const [a, b] = await Promise.all(refused);
+    expect(a).toBeInstanceOf(TimeoutError);
+    expect(b).toBeInstanceOf(TimeoutError);
+    for (const t of ["slow-0", "slow-1"]) expect(server.executions.get(t), t).toBe(1);
+    for (const t of ["ref-0", "ref-1"]) expect(server.executions.get(t), t).toBeUndefined();
+    expect(errors.of("error").map((e) => e.error.message)).toEqual([
+      expect.stringMatching(/refused a batch frame .*: 2 batch frames are waiting/),
+    ]);
+    const before = sent().length;
+    await Promise.all([pool.call("add", [1, 2]), pool.call("add", [3, 4])]);
+    expect(sent().slice(before).every((f) => !Array.isArray(f))).toBe(true);
+  });
 });

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { WebSocket as WsWebSocket, WebSocketServer } from "ws";
 import { own, ownServer } from "../fixtures/harness.ts";
 import { collectEvents, sleep, waitFor } from "../fixtures/pool-helpers.ts";
-import { ConnectError, Pool, type PoolErrorEvent, type PoolOptions, RemoteError } from "../../src/mod.ts";
+import { ConnectError, Pool, type PoolErrorEvent, type PoolOptions, RemoteError, TimeoutError } from "../../src/mod.ts";
 
 interface Conn {
   socket: WsWebSocket;
@@ -138,9 +138,15 @@ describe("setup", () => {
         await connection.call("login", ["token"]);
       },
     });
-    const log = collectEvents(p, ["reconnect"]);
+    const log = collectEvents(p, ["reconnect", "error"]);
     expect(await p.call("echo", [1], { timeout: 3_000 })).toBe(1);
     expect(log.of("reconnect")[0]!.reason).toBe("setup not done within connectTimeout (200 ms)");
+    // As for a setup that throws: a ConnectError event, its cause a TimeoutError.
+    const [e] = log.of("error").map((x) => x.error as ConnectError);
+    expect(e).toBeInstanceOf(ConnectError);
+    expect(e!.message).toBe("socket 1: setup failed: setup not done within connectTimeout (200 ms)");
+    expect(e!.cause).toBeInstanceOf(TimeoutError);
+    expect(log.count("error")).toBe(1);
     await expect(kept!.call("echo", [2])).rejects.toMatchObject({ code: "ERR_NO_CONNECTION" });
   });
 
