@@ -52,8 +52,11 @@ export interface Pin {
   ended: boolean;
   /** The handle of the pool's `setup` step: its calls go on the socket before it takes any other. */
   readonly setup?: boolean;
-  /** A subscription's own call: taken while the pool is closing too, so an unsubscribe still goes out before the sockets close. */
-  readonly closing?: boolean;
+  /**
+   * A subscription's own call (subscribe, unsubscribe): taken while the pool is closing too, so an unsubscribe
+   * still goes out before the sockets close; not counted in `stats().calls` (`stats().subscriptions` tells).
+   */
+  readonly own?: boolean;
 }
 
 const EXPECTS_REPLY = 1;

@@ -116,14 +116,14 @@ export class PoolChangeEvent extends Event {
   }
 }
 
-/** A subscription moved to another socket (on the subscription and on the pool). */
 /**
- * Why a subscription moved: its socket was `"lost"` (closed, failed the heartbeat) or began `"closing"` (a close
- * frame came in); or, make-before-break, it `"expired"` (TTL) or drains for `"resize"` or `"reload"`.
+ * Why a subscription moved: its socket was `"lost"` (its close event came, e.g. the server closed it, or it failed
+ * the heartbeat), or a write found its close begun before that event (`"closing"`); or, make-before-break, it
+ * `"expired"` (TTL) or drains for `"resize"` or `"reload"`.
  */
 export type ResubscribeReason = "lost" | "closing" | "expired" | "resize" | "reload";
 
-/** A subscription moved to another socket and the server confirmed it there. */
+/** A subscription moved to another socket and the server confirmed it there (on the subscription and on the pool). */
 export class ResubscribeEvent extends Event {
   /** The subscribe method. */
   readonly method: string;

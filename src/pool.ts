@@ -178,7 +178,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       state: () => this.#state,
       list: () => this.#connections.list,
       call: (method, params, opts, c) =>
-        this.#session.call(method, params, opts, { conn: c, generation: c.generation, ended: false, closing: true }),
+        this.#session.call(method, params, opts, { conn: c, generation: c.generation, ended: false, own: true }),
       retire: (c) => this.#connections.retire(c),
       emit: (event) => this.#emit(event),
     });
@@ -291,7 +291,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     resolve: (value: unknown) => void,
     reject: (reason: unknown) => void,
   ): void {
-    if (this.#state !== "open" && (this.#state === "closed" || pin?.closing !== true)) {
+    if (this.#state !== "open" && (this.#state === "closed" || pin?.own !== true)) {
       return this.#refuse(kind, reject, new PoolClosedError(`call "${String(method)}" refused: the pool is ${this.#state}`));
     }
     try {
@@ -364,7 +364,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (call.where === SETTLED) return;
     this.#release(call);
     this.#unlink(call);
-    if (call.expectsReply) this.#stats.failed(kind, error);
+    if (call.expectsReply && call.pin?.own !== true) this.#stats.failed(kind, error);
     call.fail(error);
     this.#idle.check();
   }
@@ -385,10 +385,10 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     conn.latency.record(latency);
     const outcome = outcomeOf(call, message, conn.id);
     if (outcome.ok) {
-      this.#stats.succeeded++;
+      if (call.pin?.own !== true) this.#stats.succeeded++;
       call.resolve(outcome.value);
     } else {
-      this.#stats.failed(outcome.error.code, outcome.error);
+      if (call.pin?.own !== true) this.#stats.failed(outcome.error.code, outcome.error);
       call.fail(outcome.error);
     }
     this.#idle.check();

@@ -47,6 +47,11 @@ export interface PoolStats {
 export interface SubscriptionStats {
   /** Subscriptions confirmed and not ended. */
   active: number;
+  /**
+   * Of those, the ones no socket carries now: their socket went and none has room for them yet (every open one
+   * carries `maxSubscriptionsPerSocket`, e.g. after `resize` down), or their subscribe on another is in flight.
+   */
+  waiting: number;
   /** Moves to another socket. */
   resubscribed: number;
   /** Events dropped because their `key` was delivered recently. */

@@ -172,8 +172,14 @@ export class Subscriptions {
 
   stats(): SubscriptionStats {
     let active = 0;
-    for (const e of this.#all) if (e.confirmed) active++;
-    return { active, ...this.#counts };
+    let waiting = 0;
+    for (const e of this.#all) {
+      if (e.confirmed) {
+        active++;
+        if (e.carrier === undefined) waiting++;
+      }
+    }
+    return { active, waiting, ...this.#counts };
   }
 
   subscribe<E>(method: string, params: unknown, options: SubscribeOptions<E>): Promise<Subscription<E>> {
@@ -213,7 +219,12 @@ export class Subscriptions {
         onAbort: () => void this.#end(e, signal!.reason),
       } as Omit<Entry, "sub"> as Entry;
       e.sub = new Subscription(e, () => this.#end(e));
-      e.timer = setTimeout(() => this.#end(e, new TimeoutError(`subscribe "${method}": not confirmed within ${e.timeout} ms`)), e.timeout);
+      e.timer = setTimeout(() => {
+        const cap = host.options.maxSubscriptionsPerSocket;
+        // Never sent: every open socket carried maxSubscriptionsPerSocket (or none was open) all that time.
+        const why = e.busy ? "not confirmed" : `not sent: no open socket had room for it (maxSubscriptionsPerSocket: ${cap})`;
+        this.#end(e, new TimeoutError(`subscribe "${method}": ${why} within ${e.timeout} ms`));
+      }, e.timeout);
       signal?.addEventListener("abort", e.onAbort);
       this.#all.add(e);
       this.#open(e);
@@ -263,9 +274,9 @@ export class Subscriptions {
     const now = this.#host.now();
     for (const e of this.#all) {
       if (e.carrier !== conn) continue;
+      if (!e.moving) e.why = why; // one waiting to move since a drain keeps that reason when its socket then goes
       e.moving = true;
       e.from = conn.id;
-      e.why = why;
       if (!alive) {
         if (e.lostAt === 0) e.lostAt = now;
         this.#detach(e);

@@ -235,10 +235,14 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
   ]]);
   group("Latency", [["p50", "p50"], ["p90", "p90"], ["p99", "p99"], ["max", "max"]]);
   // Test ids and tooltips carry the field names of stats().subscriptions.
-  group("Subscriptions", [["sub-active", "active"], ["sub-resubscribed", "resubscribed"], ["sub-duplicatesDropped", "dup. dropped"], [
-    "sub-overflowed",
-    "overflowed",
-  ], ["sub-unsubscribeFailed", "unsub. failed"]]);
+  group("Subscriptions", [
+    ["sub-active", "active"],
+    ["sub-waiting", "waiting"],
+    ["sub-resubscribed", "resubscribed"],
+    ["sub-duplicatesDropped", "dup. dropped"],
+    ["sub-overflowed", "overflowed"],
+    ["sub-unsubscribeFailed", "unsub. failed"],
+  ]);
   for (const [id, field] of Object.entries(SUBSCRIPTION_FIELDS)) tiles.get(id)!.root.title = SUBSCRIPTION_HELP[field];
 
   const socketsPanel = el("div", "");
@@ -528,6 +532,7 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     setTile("protocol-errors", count(stats.protocolErrors), stats.protocolErrors > 0 ? "bad" : "");
     const subs = stats.subscriptions;
     setTile("sub-active", count(subs.active), "");
+    setTile("sub-waiting", count(subs.waiting), subs.waiting > 0 ? "warn" : "");
     setTile("sub-resubscribed", count(subs.resubscribed), "");
     setTile("sub-duplicatesDropped", count(subs.duplicatesDropped), "");
     setTile("sub-overflowed", count(subs.overflowed), subs.overflowed > 0 ? "warn" : "");
@@ -762,6 +767,7 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, te
 /** Tile id → field of `stats().subscriptions`. */
 const SUBSCRIPTION_FIELDS = {
   "sub-active": "active",
+  "sub-waiting": "waiting",
   "sub-resubscribed": "resubscribed",
   "sub-duplicatesDropped": "duplicatesDropped",
   "sub-overflowed": "overflowed",
@@ -769,6 +775,7 @@ const SUBSCRIPTION_FIELDS = {
 } as const;
 const SUBSCRIPTION_HELP: Record<(typeof SUBSCRIPTION_FIELDS)[keyof typeof SUBSCRIPTION_FIELDS], string> = {
   active: "subscriptions.active: confirmed by the server and not ended",
+  waiting: "subscriptions.waiting: active ones no socket carries now (moving, or no socket has room under maxSubscriptionsPerSocket)",
   resubscribed: "subscriptions.resubscribed: moves to another socket",
   duplicatesDropped: "subscriptions.duplicatesDropped: events dropped because their key was delivered recently",
   overflowed: "subscriptions.overflowed: events dropped, oldest first, from a full buffer (bufferSize)",

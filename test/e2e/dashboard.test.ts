@@ -165,6 +165,7 @@ describe("dashboard demo in Chromium", () => {
     expect(await page.getByTestId("admin-status").getAttribute("data-state")).toBe("open");
     // The demo's ticker subscription: on one socket's card, in the pool's counters.
     await expect.poll(() => stat("sub-active")).toBe(1);
+    expect(await stat("sub-waiting")).toBe(0);
     await expect.poll(() => page.$$eval("[data-testid=card-subscriptions]", (cells) => cells.map((c) => Number(c.textContent)).sort()))
       .toEqual([0, 0, 0, 1]);
     await expect.poll(() => page.getByTestId("server-connection").count()).toBe(SIZE);

@@ -5,7 +5,7 @@
  * replaced in turn.
  */
 import { describe, expect, it } from "vitest";
-import type { ResubscribeEvent } from "../../src/mod.ts";
+import { type ResubscribeEvent, TimeoutError } from "../../src/mod.ts";
 import { setup } from "../fixtures/harness.ts";
 import { collectEvents, sleep, waitFor } from "../fixtures/pool-helpers.ts";
 import { drain, type Head, heads, increasing } from "../fixtures/subscriptions.ts";
@@ -84,6 +84,70 @@ describe("resubscribe events: reason, gap and silence", () => {
     expect(new Set(moves.map((m) => m.event.from)).size).toBe(moves.length);
     expect(increasing(got)).toBe(true);
     await pool.close();
+    expect(server.liveSubscriptions()).toBe(0);
+  });
+
+  it("resize below what maxSubscriptionsPerSocket can carry: the one left without room waits, counted in waiting, and moves when room comes (reason resize)", async () => {
+    const { server, pool } = await setup({
+      server: { subscriptionInterval: 5 },
+      pool: { size: 2, maxSubscriptionsPerSocket: 1, drainTimeout: 200 },
+    });
+    await waitFor(() => pool.stats().connections.open === 2);
+    const subs = await Promise.all([heads(pool, { key: (h: Head) => h.number }), heads(pool, { key: (h: Head) => h.number })]);
+    const moves: ResubscribeEvent[] = [];
+    for (const s of subs) s.addEventListener("resubscribe", (e) => moves.push(e));
+    const readers = subs.map(drain);
+    await pool.resize(1); // the drained socket is closed after drainTimeout, its subscription with nowhere to go
+    expect(pool.stats().subscriptions).toMatchObject({ active: 2, waiting: 1 });
+    await waitFor(() => server.liveSubscriptions() === 1, 1000, "the closed socket's subscription ended on the server");
+    await sleep(100);
+    await pool.resize(2);
+    await waitFor(() => moves.length === 1, 3000, "the waiting one moved");
+    expect(moves[0]).toMatchObject({ reason: "resize" });
+    expect(moves[0]!.gap).toBeGreaterThanOrEqual(100); // it had no socket from the close until the new one took it
+    expect(pool.stats().subscriptions).toMatchObject({ active: 2, waiting: 0 });
+    await waitFor(() => readers.every((r) => r.got.length > 5));
+    for (const r of readers) expect(increasing(r.got)).toBe(true);
+    await pool.close();
+    expect(server.liveSubscriptions()).toBe(0);
+  });
+
+  it("a first subscribe that no socket has room for times out saying so, and was never sent", async () => {
+    const { server, pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 1, maxSubscriptionsPerSocket: 1 } });
+    await heads(pool);
+    const error = await heads(pool, { timeout: 150 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as TimeoutError).message).toBe(
+      'subscribe "eth_subscribe": not sent: no open socket had room for it (maxSubscriptionsPerSocket: 1) within 150 ms',
+    );
+    expect(server.liveSubscriptions()).toBe(1);
+    await pool.close();
+  });
+});
+
+describe("the pool's own subscription calls", () => {
+  it("subscribe and unsubscribe calls, failed ones included, are not counted in stats().calls: only the app's calls are", async () => {
+    const { server, pool } = await setup({
+      server: { subscriptionInterval: 5 },
+      pool: { size: 2, reconnect: { initialDelay: 5, maxDelay: 10 } },
+    });
+    await waitFor(() => pool.stats().connections.open === 2);
+    const subs = await Promise.all([heads(pool, { key: (h: Head) => h.number }), heads(pool, { key: (h: Head) => h.number })]);
+    subs.map(drain);
+    for (let i = 0; i < 3; i++) {
+      server.killAll(); // resubscribes race the sockets' deaths: some attempts are lost with their socket
+      await waitFor(
+        () =>
+          pool.stats().subscriptions.resubscribed === 2 * (i + 1) && pool.stats().connections.open === 2 &&
+          server.liveSubscriptions() === 2,
+        3000,
+        `back after kill ${i}`,
+      );
+    }
+    expect(await pool.call("add", [1, 2])).toBe(3);
+    await Promise.all(subs.map((s) => s.unsubscribe()));
+    expect(pool.stats().calls).toMatchObject({ succeeded: 1, failed: 0, failedBy: {} });
+    expect(pool.stats().subscriptions).toMatchObject({ active: 0, resubscribed: 6 });
     expect(server.liveSubscriptions()).toBe(0);
   });
 });

@@ -51,7 +51,14 @@ describe("pool.subscribe", () => {
     const { pool } = await setup({ server: { subscriptionInterval: 5 }, pool: { size: 2 } });
     const a = await heads(pool);
     const b = await heads(pool);
-    expect(pool.stats().subscriptions).toEqual({ active: 2, resubscribed: 0, duplicatesDropped: 0, overflowed: 0, unsubscribeFailed: 0 });
+    expect(pool.stats().subscriptions).toEqual({
+      active: 2,
+      waiting: 0,
+      resubscribed: 0,
+      duplicatesDropped: 0,
+      overflowed: 0,
+      unsubscribeFailed: 0,
+    });
     expect(pool.connections().map((c) => c.subscriptions)).toEqual([1, 1]);
     await a.unsubscribe();
     expect(pool.connections().map((c) => c.subscriptions).sort()).toEqual([0, 1]);

@@ -72,8 +72,13 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
  * the CDN file; `resubscribe`'s `reason` and `silence` and the ordered
  * hand-over of a move cost 0.2 KB. The file is 19,213 bytes (18.76 KB). The
  * 13.0 KB of issue 11 needs the maintainers' decision in docs/status.md.
+ * 18.9 → 19.1 KB the same day, for what a newcomer's break-it pass found
+ * missing (+0.3 KB): a refused batch frame's calls re-sent alone, a setup
+ * timeout reported as a ConnectError, `stats().subscriptions.waiting`, a
+ * subscribe with no room that says so, the pool's own calls kept out of
+ * `stats().calls`. 19,509 bytes.
  */
-const GZIP_BUDGET = 18.9 * 1024;
+const GZIP_BUDGET = 19.1 * 1024;
 
 type Conditions = Record<string, string>;
 const pkg = readJson("package.json") as {
