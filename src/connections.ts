@@ -265,7 +265,7 @@ export class ConnectionSet {
   /** Keeps what the last loss says, for the messages and causes of later errors. */
   recordLoss(conn: Connection, loss: LostSocket, plan: { readonly attempt: number; readonly stopped: string | undefined }): void {
     const why = plan.stopped ?? loss.reason;
-    this.lastLoss = `socket ${conn.id} (${conn.url}), ${plan.attempt} failed attempts: ${why}`;
+    this.lastLoss = `socket ${conn.id} (${conn.url}), ${plan.attempt} failed attempt${plan.attempt === 1 ? "" : "s"}: ${why}`;
     if (loss.wasOpen && plan.stopped === undefined) return;
     const message = `socket ${conn.id} could not connect to ${conn.url} (attempt ${plan.attempt}): ${why}`;
     this.lastError = new ConnectError(message, { url: conn.url, attempt: plan.attempt, cause: loss.cause });

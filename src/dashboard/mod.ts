@@ -390,7 +390,9 @@ export function mountDashboard(pool: Pool, element: HTMLElement, options: Dashbo
     const ev = e as PoolErrorEvent;
     const err = ev.error as Error & { code?: unknown };
     const where = ev.connectionId === undefined ? "" : `socket #${ev.connectionId}: `;
-    push("error", `${where}${typeof err.code === "string" ? `${err.code} ` : ""}${err.message ?? String(err)}`);
+    // The pool's messages often begin with "socket 4: " already: said once.
+    const text = String(err.message ?? err).replace(`socket ${ev.connectionId}: `, "");
+    push("error", `${where}${typeof err.code === "string" ? `${err.code} ` : ""}${text}`);
   };
   const onResubscribe = (e: Event): void => {
     const ev = e as ResubscribeEvent;

@@ -436,6 +436,8 @@ describe("dashboard demo in Chromium", () => {
       async () => (await logTexts("error")).some((t) => t.includes("ERR_PROTOCOL") && t.includes("unknown or already settled id")),
       { timeout: 5000 },
     ).toBe(true);
+    // Each line names its socket once ("socket #4: ERR_PROTOCOL reply for …", not "… ERR_PROTOCOL socket 4: reply …").
+    for (const t of await logTexts("error")) expect(t).not.toMatch(/^socket #(\d+): .*\bsocket \1: /);
     // The log is written by the event listener at once; the stat cards on the next refresh tick.
     await expect.poll(() => stat("protocol-errors"), { timeout: 2000 }).toBeGreaterThan(0);
     expect(await loadCounter("load-failed")).toBeGreaterThan(0);
