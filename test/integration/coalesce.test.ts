@@ -2,8 +2,9 @@
  * Coalescing (issue 11, items 2 and 3).
  *
  * Transport level, always on with `ws`: the frames written in one tick leave
- * in one TCP write (the net.Socket under ws is corked for the tick), and a
- * lone call is not held past the tick. Counted on the client's net.Socket:
+ * in a few TCP writes (the net.Socket under ws is corked for the tick and let
+ * go at 512 bytes, then at as many bytes as already left), and a lone call is
+ * not held past the tick. Counted on the client's net.Socket:
  * every chunk that reaches the kernel goes through its `_write` or `_writev`.
  *
  * Protocol level, `coalesce: "batch"`: the calls routed to one socket in one
@@ -19,17 +20,16 @@ import { own, ownServer, setup } from "../fixtures/harness.ts";
 import { collectEvents, spyWebSocket, waitFor } from "../fixtures/pool-helpers.ts";
 import { ConnectionLostError, InvalidConfigError, Pool, type PoolOptions, TimeoutError } from "../../src/mod.ts";
 
-/** Counts the writes that reach `socket`'s handle (one per `_write` or `_writev`, each one syscall). */
-function countWrites(socket: Socket): { readonly count: number } {
-  const s = socket as Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
-  const counter = { count: 0 };
-  for (const name of ["_write", "_writev"] as const) {
-    const original = s[name].bind(s);
-    s[name] = (...args: unknown[]) => {
-      counter.count++;
-      return original(...args);
-    };
-  }
+/** Counts the writes that reach `socket`'s handle (one per `_write` or `_writev`, each one syscall), and their bytes. */
+function countWrites(socket: Socket): { readonly count: number; readonly sizes: number[] } {
+  type Chunk = { chunk: { length: number } };
+  const s = socket as Socket & { _write: (...a: never[]) => void; _writev: (...a: never[]) => void };
+  const counter = { count: 0, sizes: [] as number[] };
+  const count = (bytes: number): void => void (counter.count++, counter.sizes.push(bytes));
+  const write = s._write.bind(s) as (...a: unknown[]) => void;
+  const writev = s._writev.bind(s) as (...a: unknown[]) => void;
+  s._write = (chunk: { length: number }, ...rest: unknown[]) => (count(chunk.length), write(chunk, ...rest));
+  s._writev = (chunks: Chunk[], ...rest: unknown[]) => (count(chunks.reduce((n, c) => n + c.chunk.length, 0)), writev(chunks, ...rest));
   return counter;
 }
 
@@ -44,13 +44,22 @@ async function spiedPool(options: PoolOptions = {}) {
   return { server, pool, socket, raw: (socket as unknown as { _socket: Socket })._socket, sent };
 }
 
-describe("transport coalescing (ws): one TCP write per tick", () => {
-  it("the frames written in one tick leave in one write, and each is a frame of its own on the wire", async () => {
+describe("transport coalescing (ws): a tick's frames leave in a few writes", () => {
+  it("the frames of one tick leave in writes of 512 bytes and up, each as large as those before it, and each is a frame of its own on the wire", async () => {
     const { pool, raw, sent, server } = await spiedPool();
     const writes = countWrites(raw);
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => pool.call("add", [i, 1])));
     expect(results).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    expect(writes.count).toBe(1);
+    // The first write leaves once 512 bytes are held, so the server starts on it while the rest are written;
+    // every later one but the tick's last carries at least the bytes that left before it: few writes per tick.
+    const total = writes.sizes.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(2_048);
+    expect(writes.sizes[0]).toBeGreaterThanOrEqual(512);
+    expect(writes.sizes[0]).toBeLessThan(512 + 100);
+    writes.sizes.slice(1, -1).forEach((bytes, i) =>
+      expect(bytes).toBeGreaterThanOrEqual(writes.sizes.slice(0, i + 1).reduce((a, b) => a + b))
+    );
+    expect(writes.count).toBeLessThanOrEqual(2 + Math.log2(total / 512));
     expect(sent()).toHaveLength(50); // 50 frames, each a plain request: nothing changed on the wire
     expect(server.connections()[0]!.received).toBe(50);
   });
@@ -71,9 +80,11 @@ describe("transport coalescing (ws): one TCP write per tick", () => {
     const { pool, raw } = await spiedPool();
     const writes = countWrites(raw);
     // Call i is made i microtask hops into the tick: after a plain queueMicrotask of the first call's.
+    // Seven small frames: under the 512 bytes that would let the first ones leave early.
     const hops = (n: number): Promise<void> => n === 0 ? Promise.resolve() : hops(n - 1).then(() => {});
-    const replies = Array.from({ length: 10 }, (_, i) => hops(i).then(() => pool.call("add", [i, i])));
-    await expect(Promise.all(replies)).resolves.toEqual(Array.from({ length: 10 }, (_, i) => 2 * i));
+    const replies = Array.from({ length: 7 }, (_, i) => hops(i).then(() => pool.call("add", [i, i])));
+    await expect(Promise.all(replies)).resolves.toEqual(Array.from({ length: 7 }, (_, i) => 2 * i));
+    expect(writes.sizes[0]).toBeLessThan(512);
     expect(writes.count).toBe(1);
   });
 });

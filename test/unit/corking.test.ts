@@ -54,15 +54,34 @@ describe("sendFrame", () => {
     expect(log).toEqual(["cork", "uncork", "cork", "uncork"]);
   });
 
-  it("uncorks at once past 64 KiB held, so a large burst starts to flow", async () => {
+  it("lets a tick's first 512 bytes go at once, then as many as already left", async () => {
+    const { tcp, socket, log } = fakeTcp(200);
+    for (const frame of ["a", "b"]) sendFrame(socket, frame);
+    expect(log).toEqual(["cork"]); // 400 bytes held
+    sendFrame(socket, "c"); // 600: they leave, so the peer starts on them
+    expect(log).toEqual(["cork", "uncork"]);
+    for (const frame of ["d", "e"]) sendFrame(socket, frame);
+    expect(log).toEqual(["cork", "uncork", "cork"]); // 400 held, under the 600 that left
+    sendFrame(socket, "f"); // 600
+    expect(log).toEqual(["cork", "uncork", "cork", "uncork"]);
+    sendFrame(socket, "g");
+    await tick();
+    expect(log).toEqual(["cork", "uncork", "cork", "uncork", "cork", "uncork"]);
+    expect(tcp.corked).toBe(0);
+    expect(socket.sent).toEqual(["a", "b", "c", "d", "e", "f", "g"]);
+  });
+
+  it("holds no more than 64 KiB, so a large burst flows", async () => {
     const { tcp, socket, log } = fakeTcp(40_000);
     sendFrame(socket, "a");
-    expect(log).toEqual(["cork"]);
-    sendFrame(socket, "b"); // 80 000 bytes held
-    expect(log).toEqual(["cork", "uncork"]);
-    sendFrame(socket, "c");
-    await tick();
+    sendFrame(socket, "b"); // 40 000 held, as many as left
     expect(log).toEqual(["cork", "uncork", "cork", "uncork"]);
+    sendFrame(socket, "c"); // 80 000 left: held up to 64 KiB
+    expect(log).toEqual(["cork", "uncork", "cork", "uncork", "cork"]);
+    sendFrame(socket, "d"); // 80 000 held
+    expect(log).toEqual(["cork", "uncork", "cork", "uncork", "cork", "uncork"]);
+    await tick();
+    expect(log).toHaveLength(6);
     expect(tcp.corked).toBe(0);
   });
 
