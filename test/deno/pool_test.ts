@@ -18,40 +18,7 @@
  */
 import { ConnectionLostError, PoolClosedError, PoolExhaustedError, RemoteError, TimeoutError } from "../../src/mod.ts";
 import { Pool } from "../../src/mod.ts";
-
-function assert(cond: unknown, message: string): asserts cond {
-  if (!cond) throw new Error(`assertion failed: ${message}`);
-}
-
-function assertEquals(actual: unknown, expected: unknown, message: string): void {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`assertion failed: ${message}: expected ${e}, got ${a}`);
-}
-
-async function assertRejects(promise: Promise<unknown>, check: (error: unknown) => boolean, message: string): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!check(error)) throw new Error(`assertion failed: ${message}: wrong error ${String(error)}`);
-    return error;
-  }
-  throw new Error(`assertion failed: ${message}: the promise resolved`);
-}
-
-/** Polls `cond` every 5 ms until it holds, or throws after `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** `Deno.test` with the op, resource and exit sanitizers explicitly on. */
-function test(name: string, fn: () => Promise<void>): void {
-  Deno.test({ name, fn, sanitizeOps: true, sanitizeResources: true, sanitizeExit: true });
-}
+import { assert, assertEquals, assertRejects, test, until } from "./helpers.ts";
 
 interface RpcRequest {
   jsonrpc: "2.0";

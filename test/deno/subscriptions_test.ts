@@ -12,28 +12,7 @@
  * Run: deno test --allow-net=127.0.0.1 test/deno/
  */
 import { ConnectError, Pool, PoolClosedError, type PoolErrorEvent, RemoteError, type Subscription } from "../../src/mod.ts";
-
-function assert(cond: unknown, message: string): asserts cond {
-  if (!cond) throw new Error(`assertion failed: ${message}`);
-}
-
-function assertEquals(actual: unknown, expected: unknown, message: string): void {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`assertion failed: ${message}: expected ${e}, got ${a}`);
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function test(name: string, fn: () => Promise<void>): void {
-  Deno.test({ name, fn, sanitizeOps: true, sanitizeResources: true, sanitizeExit: true });
-}
+import { assert, assertEquals, test, until } from "./helpers.ts";
 
 const increasing = (xs: number[]): boolean => xs.every((x, i) => i === 0 || x > xs[i - 1]!);
 
