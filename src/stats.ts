@@ -56,7 +56,7 @@ export interface SubscriptionStats {
   resubscribed: number;
   /** Events dropped because their `key` was delivered recently. */
   duplicatesDropped: number;
-  /** Events dropped, oldest first, from a full buffer (`bufferSize`). */
+  /** Events dropped, oldest first, from a full buffer (`bufferSize`), or past 1024 that came before their subscribe reply. */
   overflowed: number;
   /** Unsubscribe calls the server refused (an error, or `false`) or did not answer: those may still run there. */
   unsubscribeFailed: number;

@@ -254,6 +254,7 @@ export class Subscriptions {
     if (e === undefined && (this.#pending.get(conn) ?? 0) > 0) {
       const early = this.#early.get(k) ?? [];
       if (early.length < EARLY) early.push(found.event);
+      else this.#counts.overflowed++; // past EARLY before the reply: dropped, counted with the full buffers
       this.#early.set(k, early);
       return true;
     }

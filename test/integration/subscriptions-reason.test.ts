@@ -151,3 +151,23 @@ describe("the pool's own subscription calls", () => {
     expect(server.liveSubscriptions()).toBe(0);
   });
 });
+
+describe("events before the subscribe reply", () => {
+  it("past 1024 of them the rest are dropped, counted in stats().subscriptions.overflowed, and the first 1024 delivered in order", async () => {
+    const { server, pool } = await setup({ server: { subscriptionInterval: 1 }, pool: { size: 1 } });
+    const first = await heads(pool);
+    const a = drain(first);
+    await waitFor(() => a.got.length > 1300, 5000, "the server's sequence past 1300");
+    // Resuming from 0: the server sends every event since before it answers the subscribe.
+    const late = await heads(pool, { bufferSize: 5000 }, ["newHeads", { from: 0 }]);
+    const b = drain(late);
+    await waitFor(() => b.got.length > 1030, 3000, "the early events and a few live ones");
+    expect(b.got.slice(0, 1024)).toEqual(Array.from({ length: 1024 }, (_, i) => i + 1));
+    const dropped = b.got[1024]! - 1025; // the numbers between the 1024th kept one and the first after the reply
+    expect(dropped).toBeGreaterThan(0);
+    expect(pool.stats().subscriptions.overflowed).toBe(dropped);
+    expect(late.stats().overflowed).toBe(0); // dropped before it existed: counted for the pool only
+    await pool.close();
+    expect(server.liveSubscriptions()).toBe(0);
+  });
+});
