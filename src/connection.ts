@@ -246,7 +246,7 @@ export class Connection implements Routable {
   }
 
   /** A connect attempt could not even start: reported as a `ConnectError` event, then lost like a failed connect. */
-  #cannotStart(text: string, cause: unknown, reason = text): void {
+  #cannotStart(text: string, cause: unknown, reason = `${text}: ${messageOf(cause)}`): void {
     this.#failure = cause;
     const message = `socket ${this.id}: ${text}: ${messageOf(cause)}`;
     this.#host.onError(this, new ConnectError(message, { url: this.url, attempt: this.#attempt + 1, cause }));

@@ -120,6 +120,10 @@ describe("setup", () => {
     expect(e.message).toMatch(/socket 1: setup failed: bad token/);
     expect(e.cause).toBeInstanceOf(RemoteError);
     expect(log.of("reconnect").map((r) => r.attempt)).toEqual([1, 2]);
+    // The reason says why, so that "last: …" in a NoConnectionError or ready()'s TimeoutError does too.
+    for (const r of log.of("reconnect")) {
+      expect(r.reason).toMatch(/^setup failed: bad token \(remote error 4001, call \d+ \("login"\) on socket 1\)$/);
+    }
     expect(log.count("open")).toBe(1);
     expect(state.conns.length).toBe(3);
     for (const c of state.conns) expect(c.beforeLogin).toEqual([]);
