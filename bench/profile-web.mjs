@@ -17,7 +17,7 @@
 // profile's idle, GC and program shares, self time by file and the top
 // functions; writes the .cpuprofile to .tmp/prof/ (open it in DevTools).
 //
-// PROFILE_INTERVAL_US=1000 (sampling interval; a short one slows the client, and
+// PROFILE_COALESCE='{"mode":"batch","maxBytes":1000}' (the batch client's option), PROFILE_INTERVAL_US=1000 (sampling interval; a short one slows the client, and
 // raw more than muxpool: 200 µs gave 0.89× in Deno where 1000 µs gave 0.59×;
 // 100000 is as good as off, for plain calls/s), PROFILE_TOP=25 (functions listed).
 
@@ -31,12 +31,12 @@ else await main();
 /** Under Deno: opens the client, warms up, says "warm", waits for "go", runs, prints the result, waits for stdin to close. */
 async function denoClient() {
   const { closedLoop } = await import("./loop.mjs");
-  const [url, name, c, seconds] = Deno.args;
+  const [url, name, c, seconds, coalesce] = Deno.args;
   let client;
   if (name === "raw") client = await (await import("./loop.mjs")).openWebSocketClient(url);
   else {
     const { Pool } = await import("../src/mod.ts");
-    const pool = new Pool(url, name === "batch" ? { size: 1, coalesce: "batch" } : { size: 1 });
+    const pool = new Pool(url, name === "batch" ? { size: 1, coalesce: JSON.parse(coalesce) } : { size: 1 });
     await pool.ready();
     client = { call: (m, p) => pool.call(m, p), close: () => pool.close() };
   }
@@ -65,6 +65,7 @@ async function main() {
   const [runtime, clientArg = "muxpool", c = "256", seconds = "5"] = process.argv.slice(2);
   if (runtime !== "deno" && runtime !== "chromium") throw new Error("usage: node bench/profile-web.mjs deno|chromium [muxpool|batch|raw] [C] [seconds]");
   const client = clientArg.startsWith("raw") ? "raw" : clientArg.endsWith("batch") ? "batch" : "muxpool";
+  const coalesce = process.env.PROFILE_COALESCE ? JSON.parse(process.env.PROFILE_COALESCE) : "batch";
   const interval = Number(process.env.PROFILE_INTERVAL_US ?? 1000);
   const env = { ...process.env, WS_NO_BUFFER_UTIL: "1", WS_NO_UTF_8_VALIDATE: "1", DENO_NO_UPDATE_CHECK: "1", DENO_NO_PROMPT: "1" };
 
@@ -118,7 +119,7 @@ async function main() {
   let cleanup;
   try {
     if (runtime === "deno") {
-      const deno = spawn(join(root, "node_modules", ".bin", "deno"), ["run", "--allow-net=127.0.0.1", "--allow-read", "--inspect-wait=127.0.0.1:0", fileURLToPath(import.meta.url), url, client, c, seconds], {
+      const deno = spawn(join(root, "node_modules", ".bin", "deno"), ["run", "--allow-net=127.0.0.1", "--allow-read", "--inspect-wait=127.0.0.1:0", fileURLToPath(import.meta.url), url, client, c, seconds, JSON.stringify(coalesce)], {
         cwd: root,
         env,
         stdio: ["pipe", "pipe", "pipe"],
@@ -182,10 +183,10 @@ async function main() {
 import { Pool } from "/dist/muxpool.js";
 import { closedLoop, openWebSocketClient } from "/bench/loop.mjs";
 let client;
-window.openClient = async (name, url) => {
+window.openClient = async (name, url, coalesce) => {
   if (name === "raw") client = await openWebSocketClient(url);
   else {
-    const pool = new Pool(url, name === "batch" ? { size: 1, coalesce: "batch" } : { size: 1 });
+    const pool = new Pool(url, name === "batch" ? { size: 1, coalesce } : { size: 1 });
     await pool.ready();
     client = { call: (m, p) => pool.call(m, p), close: () => pool.close() };
   }
@@ -215,7 +216,7 @@ window.ready = true;
       const cdp = await page.context().newCDPSession(page);
       await cdp.send("Profiler.enable");
       await cdp.send("Profiler.setSamplingInterval", { interval });
-      await page.evaluate(([n, u]) => globalThis.openClient(n, u), [client, url]);
+      await page.evaluate(([n, u, co]) => globalThis.openClient(n, u, co), [client, url, coalesce]);
       await page.evaluate((cc) => globalThis.runLoop(cc, 1000), Number(c));
       // Chromium's processes: the browser (a child of this process) and all below it.
       procs = tree(findChromium(tree(process.pid)));
