@@ -141,34 +141,38 @@ export class Coalescer<C extends Holder> {
   }
 
   /**
-   * An error reply without id came in (JSON-RPC 2.0 §6: a server answers a batch it cannot take, e.g. one that
-   * does not support batches, with one error, and runs none of it). If exactly one batch frame written here has
-   * no reply yet, it was that one: its calls are placed again, to be written alone, and this connection batches
-   * no more (a `ProtocolError` event says so). With several such frames it cannot tell which: batching stops,
-   * and their calls wait for their replies or their deadline. Returns `false` when no batch frame is waiting.
+   * A frame of one error without id came in (JSON-RPC 2.0 §6: a server answers a batch it cannot take, e.g. one
+   * that does not support batches, with one error, and runs none of it; an entry it cannot read gets its null-id
+   * error inside the reply array instead, not here). If the one batch frame written here with no reply yet is
+   * all this socket has in flight, it was that one: as for `pool.batch()`, each call in it rejects with that
+   * `RemoteError`, except the idempotent ones, which are sent again alone; and this socket batches no more (a
+   * `ProtocolError` event says so). Anything less sure (several frames waiting, other calls in flight, a server
+   * that answers null ids for its own reasons) re-sends nothing, as a call must never run twice: batching
+   * stops, and the calls wait for their replies or deadline. Returns `false` when no batch frame is waiting.
    */
   refused(message: Incoming & { kind: "error" }): boolean {
     this.#prune();
     const waiting = this.#frames;
     if (waiting.length === 0) return false;
     this.#off = true;
-    const calls = waiting.length === 1 ? waiting[0]! : [];
+    const calls = waiting.length === 1 && this.#awaiting.count === waiting[0]!.length ? waiting[0]! : [];
     this.#frames = [];
-    for (const call of calls) {
-      this.#awaiting.forget(call);
-      call.where = NOWHERE;
-      call.conn = undefined;
-    }
+    for (const call of calls) this.#awaiting.forget(call);
     const host = this.#host;
     host.counts.inFlight -= calls.length;
-    const what = calls.length > 0 ? `its ${calls.length} calls are sent again, one by one` : `${waiting.length} batch frames are waiting`;
+    const what = calls.length > 0 ? `its ${calls.length} calls fail with it, idempotent ones are sent again` : "nothing is sent again";
     host.onError(
       this.#conn,
-      new ProtocolError(
-        `the server refused a batch frame (${message.error.message}): ${what}; this socket sends every call alone from now on`,
-      ),
+      new ProtocolError(`the server refused a batch frame (${message.error.message}): ${what}; no more batches here`),
     );
-    for (const call of calls) host.onNotWritten(this.#conn, call, "refused");
+    for (const call of calls) {
+      if (!call.idempotent) host.onReply(this.#conn, call, message);
+      else {
+        call.where = NOWHERE;
+        call.conn = undefined;
+        host.onNotWritten(this.#conn, call, "refused");
+      }
+    }
     return true;
   }
 

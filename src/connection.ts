@@ -517,7 +517,7 @@ export class Connection implements Routable {
     } catch (error) {
       return this.#report((error as Error).message, (error as Error).cause);
     }
-    if (!Array.isArray(decoded)) this.#dispatch(decoded as Incoming);
+    if (!Array.isArray(decoded)) this.#dispatch(decoded as Incoming, true);
     else {
       const socket = this.#socket;
       // A listener may have closed the pool, or a reply settled this socket's fate: the rest is moot.
@@ -526,7 +526,7 @@ export class Connection implements Routable {
     this.pump();
   }
 
-  #dispatch(message: Incoming): void {
+  #dispatch(message: Incoming, alone = false): void {
     if (message === null || typeof message !== "object") {
       this.#report(`the codec returned ${String(message)}`);
       return;
@@ -539,8 +539,8 @@ export class Connection implements Routable {
     if (call === null) return; // a batch settles when its last reply is in
     if (call === undefined) {
       const id = message.id;
-      // Pings are not in the map (no calls): looked for only here. An error without id may refuse a batch frame.
-      if (id === null ? message.kind === "error" && this.#held.refused(message) : this.#heartbeat.isPingReply(id)) return;
+      // Pings are not in the map (no calls): looked for only here. An error without id, alone in its frame, may refuse a batch.
+      if (id === null ? message.kind === "error" && alone && this.#held.refused(message) : this.#heartbeat.isPingReply(id)) return;
       return this.#report(unmatched(message, this.inFlight));
     }
     if (message.kind === "invalid") this.#host.countProtocolError();

@@ -220,9 +220,8 @@ export class Subscriptions {
       } as Omit<Entry, "sub"> as Entry;
       e.sub = new Subscription(e, () => this.#end(e));
       e.timer = setTimeout(() => {
-        const cap = host.options.maxSubscriptionsPerSocket;
         // Never sent: every open socket carried maxSubscriptionsPerSocket (or none was open) all that time.
-        const why = e.busy ? "not confirmed" : `not sent: no open socket had room for it (maxSubscriptionsPerSocket: ${cap})`;
+        const why = e.busy ? "not confirmed" : "not sent: no open socket had room under maxSubscriptionsPerSocket";
         this.#end(e, new TimeoutError(`subscribe "${method}": ${why} within ${e.timeout} ms`));
       }, e.timeout);
       signal?.addEventListener("abort", e.onAbort);

@@ -83,6 +83,8 @@ const SEED = process.env.CHAOS_SEED !== undefined && process.env.CHAOS_SEED !== 
  * needs far less). A run stops making calls when its share is spent.
  */
 const BUDGET_MS = Number(process.env.CHAOS_TIME_BUDGET_MS ?? Math.max(50_000, CALLS * 2.5));
+/** `CHAOS_COALESCE=batch`: every pool of the runs sends with `coalesce: "batch"` (the field's faults against batch frames). */
+const COALESCE = process.env.CHAOS_COALESCE === "batch" ? { coalesce: "batch" as const } : {};
 
 /** Server frame limit: a bigger frame makes ws close the socket with 1009. */
 const SERVER_MAX_PAYLOAD = 16 * 1024;
@@ -707,7 +709,7 @@ function faultLoop(
 /** Pool options with `maxRequestSize` if this build of the library knows it (else noted as missing). */
 function withMaxRequestSize(url: string | { url: string }[], options: PoolOptions, missing: Set<string>): Pool {
   try {
-    return new Pool(url, { ...options, maxRequestSize: MAX_REQUEST_SIZE } as PoolOptions);
+    return new Pool(url, { ...options, ...COALESCE, maxRequestSize: MAX_REQUEST_SIZE } as PoolOptions);
   } catch (error) {
     if (!(error instanceof InvalidConfigError) || !/maxRequestSize/.test(error.message)) throw error;
     missing.add("pool option maxRequestSize");

@@ -18,7 +18,7 @@ import { describe, expect, it } from "vitest";
 import { type WebSocket as WsSocket, WebSocketServer } from "ws";
 import { own, ownServer, setup } from "../fixtures/harness.ts";
 import { collectEvents, spyWebSocket, waitFor } from "../fixtures/pool-helpers.ts";
-import { ConnectionLostError, InvalidConfigError, Pool, type PoolOptions, TimeoutError } from "../../src/mod.ts";
+import { ConnectionLostError, InvalidConfigError, Pool, type PoolOptions, RemoteError, TimeoutError } from "../../src/mod.ts";
 
 /** Counts the writes that reach `socket`'s handle (one per `_write` or `_writev`, each one syscall), and their bytes. */
 function countWrites(socket: Socket): { readonly count: number; readonly sizes: number[] } {
@@ -292,25 +292,56 @@ describe('coalesce: "batch"', () => {
     expect(pool.stats().calls).toMatchObject({ retried: 0, failed: 0, succeeded: 10 });
   });
 
-  it("a server that refuses the batch frame (one error, id null): its calls are sent again alone, once each, and the socket stops batching", async () => {
+  it("a server that refuses the batch frame (one error, id null): as for pool.batch(), its calls reject with that RemoteError, idempotent ones are sent again alone; the socket stops batching", async () => {
     const { pool, sent, server } = await spiedPool({ coalesce: "batch" });
     const errors = collectEvents(pool, ["error"]);
     const tokens = Array.from({ length: 6 }, (_, i) => `refused-${i}`);
+    const idempotent = (i: number) => i % 2 === 0;
     // `refuseBatch` makes the test server answer the whole batch as a server without batch support does.
-    const results = await Promise.all(tokens.map((t) => pool.call("record", [t, { refuseBatch: true }])));
-    expect(results).toEqual(tokens.map(() => 1));
-    tokens.forEach((t) => expect(server.executions.get(t), t).toBe(1));
+    const out = await Promise.allSettled(
+      tokens.map((t, i) => pool.call("record", [t, { refuseBatch: true }], { idempotent: idempotent(i) })),
+    );
+    out.forEach((o, i) => {
+      if (idempotent(i)) expect(o, tokens[i]).toEqual({ status: "fulfilled", value: 1 });
+      else {
+        expect(o, tokens[i]).toMatchObject({ status: "rejected", reason: expect.any(RemoteError) });
+        expect((o as PromiseRejectedResult).reason).toMatchObject({ code: "ERR_REMOTE", remoteCode: -32600 });
+      }
+    });
+    // The refused frame ran nothing: the idempotent calls ran once, alone; the others never.
+    tokens.forEach((t, i) => expect(server.executions.get(t), t).toBe(idempotent(i) ? 1 : undefined));
     const frames = sent();
     expect(Array.isArray(frames[0])).toBe(true); // the refused batch
-    expect(frames.slice(1).every((f) => !Array.isArray(f))).toBe(true); // then each call alone
-    expect(frames).toHaveLength(1 + tokens.length);
+    expect(frames.slice(1).every((f) => !Array.isArray(f))).toBe(true); // then each idempotent call alone
+    expect(frames).toHaveLength(1 + 3);
     expect(errors.of("error").map((e) => e.error.message)).toEqual([
-      expect.stringMatching(/refused a batch frame \(Invalid Request: batches are not supported\): its 6 calls are sent again/),
+      expect.stringMatching(
+        /refused a batch frame \(Invalid Request: batches are not supported\): its 6 calls fail with it, idempotent ones are sent again; no more batches here/,
+      ),
     ]);
     // From now on this socket writes every call alone.
     await Promise.all([pool.call("add", [1, 2]), pool.call("add", [3, 4])]);
     expect(sent().slice(frames.length).every((f) => !Array.isArray(f))).toBe(true);
-    expect(pool.stats().calls).toMatchObject({ succeeded: 8, failed: 0, inFlight: 0 });
+    expect(pool.stats().calls).toMatchObject({ succeeded: 5, failed: 3, failedBy: { ERR_REMOTE: 3 }, inFlight: 0 });
+  });
+
+  it("a null-id error inside a batch's reply array (one entry the server could not read) re-sends nothing and keeps batching", async () => {
+    const { pool, sent, server } = await spiedPool({ coalesce: "batch" });
+    const errors = collectEvents(pool, ["error"]);
+    // `null-id`: the test server answers that entry with an error of id null, in its place in the reply array.
+    const out = await Promise.allSettled([
+      pool.call("record", ["arr-0"]),
+      pool.call("record", ["arr-1", { reply: "null-id" }], { timeout: 300 }),
+      pool.call("record", ["arr-2"]),
+    ]);
+    expect(out[0]).toEqual({ status: "fulfilled", value: 1 });
+    expect(out[2]).toEqual({ status: "fulfilled", value: 1 });
+    expect(out[1]).toMatchObject({ status: "rejected", reason: expect.any(TimeoutError) });
+    for (const t of ["arr-0", "arr-1", "arr-2"]) expect(server.executions.get(t), t).toBe(1);
+    expect(errors.of("error").every((e) => !/refused a batch frame/.test(e.error.message))).toBe(true);
+    const before = sent().length;
+    await Promise.all([pool.call("add", [1, 2]), pool.call("add", [3, 4])]);
+    expect(sent().slice(before)).toHaveLength(1); // still batching
   });
 
   it("a refusal that cannot be told apart from another waiting frame re-sends nothing: that frame's calls run once, the refused ones time out", async () => {
@@ -327,7 +358,7 @@ describe('coalesce: "batch"', () => {
     for (const t of ["slow-0", "slow-1"]) expect(server.executions.get(t), t).toBe(1);
     for (const t of ["ref-0", "ref-1"]) expect(server.executions.get(t), t).toBeUndefined();
     expect(errors.of("error").map((e) => e.error.message)).toEqual([
-      expect.stringMatching(/refused a batch frame .*: 2 batch frames are waiting/),
+      expect.stringMatching(/refused a batch frame .*: nothing is sent again/),
     ]);
     const before = sent().length;
     await Promise.all([pool.call("add", [1, 2]), pool.call("add", [3, 4])]);

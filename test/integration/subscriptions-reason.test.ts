@@ -118,7 +118,7 @@ describe("resubscribe events: reason, gap and silence", () => {
     const error = await heads(pool, { timeout: 150 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TimeoutError);
     expect((error as TimeoutError).message).toBe(
-      'subscribe "eth_subscribe": not sent: no open socket had room for it (maxSubscriptionsPerSocket: 1) within 150 ms',
+      'subscribe "eth_subscribe": not sent: no open socket had room under maxSubscriptionsPerSocket within 150 ms',
     );
     expect(server.liveSubscriptions()).toBe(1);
     await pool.close();
