@@ -135,7 +135,8 @@ export class Coalescer<C extends Holder> {
       call.sentAt = now;
     }
     host.counts.inFlight += calls.length;
-    this.#prune();
+    // Pruned only when a refusal comes (rare): here the list is just capped. A frame shifted out while it still
+    // waits keeps its calls in flight, so refused() is never sure then (it also counts what is in flight).
     if (this.#frames.push(calls) > FRAMES) this.#frames.shift();
     this.#io.send(frame!);
   }
