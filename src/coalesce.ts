@@ -133,9 +133,10 @@ export class Coalescer<C extends Holder> {
       call.where = IN_FLIGHT;
       call.conn = this.#conn;
       call.sentAt = now;
+      if (!call.idempotent) call.params = undefined; // as in Connection.write: a refused frame re-sends only idempotent calls
     }
     host.counts.inFlight += calls.length;
-    // Pruned only when a refusal comes (rare): here the list is just capped. A frame shifted out while it still
+    // Looked through only when a refusal comes (rare): here the list is just capped. A frame shifted out while it still
     // waits keeps its calls in flight, so refused() is never sure then (it also counts what is in flight).
     if (this.#frames.push(calls) > FRAMES) this.#frames.shift();
     this.#io.send(frame!);
@@ -152,8 +153,9 @@ export class Coalescer<C extends Holder> {
    * stops, and the calls wait for their replies or deadline. Returns `false` when no batch frame is waiting.
    */
   refused(message: Incoming & { kind: "error" }): boolean {
-    this.#prune();
-    const waiting = this.#frames;
+    const conn = this.#conn;
+    // The frames that still wait as a whole: none of their calls was answered or left.
+    const waiting = this.#frames.filter((f) => f.every((c) => c.where === IN_FLIGHT && c.conn === conn));
     if (waiting.length === 0) return false;
     this.#off = true;
     const calls = waiting.length === 1 && this.#awaiting.count === waiting[0]!.length ? waiting[0]! : [];
@@ -163,23 +165,17 @@ export class Coalescer<C extends Holder> {
     host.counts.inFlight -= calls.length;
     const what = calls.length > 0 ? `its ${calls.length} calls fail with it, idempotent ones are sent again` : "nothing is sent again";
     host.onError(
-      this.#conn,
+      conn,
       new ProtocolError(`the server refused a batch frame (${message.error.message}): ${what}; no more batches here`),
     );
     for (const call of calls) {
-      if (!call.idempotent) host.onReply(this.#conn, call, message);
+      if (!call.idempotent) host.onReply(conn, call, message);
       else {
         call.where = NOWHERE;
         call.conn = undefined;
-        host.onNotWritten(this.#conn, call, "refused");
+        host.onNotWritten(conn, call, "refused");
       }
     }
     return true;
-  }
-
-  /** Forgets the frames that are no longer waiting as a whole (a reply came in, or a call left). */
-  #prune(): void {
-    const conn = this.#conn;
-    this.#frames = this.#frames.filter((f) => f.every((c) => c.where === IN_FLIGHT && c.conn === conn));
   }
 }

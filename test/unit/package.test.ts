@@ -77,7 +77,7 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
  * timeout reported as a ConnectError, `stats().subscriptions.waiting`, a
  * subscribe with no room that says so, the pool's own calls kept out of
  * `stats().calls`, early events past 1024 counted, a refused batch frame
- * settled only when sure. 19,553 bytes.
+ * settled only when sure. 19,551 bytes.
  */
 const GZIP_BUDGET = 19.1 * 1024;
 
