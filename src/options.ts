@@ -37,7 +37,9 @@ export interface ReconnectOptions {
    * connection instead of reconnecting it, e.g. on an application code that
    * means "credentials expired" (4000–4999). Calls waiting for it move to
    * other sockets; with none left they reject with `NoConnectionError`
-   * saying why. @default undefined: always reconnect (within `maxAttempts`)
+   * saying why. One that throws counts as not set, and its error is an
+   * `error` event (`InvalidConfigError`, option `reconnect.shouldRetry`).
+   * @default undefined: always reconnect (within `maxAttempts`)
    */
   shouldRetry?: (close: { readonly code: number; readonly reason: string }) => boolean;
 }

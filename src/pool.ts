@@ -417,6 +417,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     const plan = planRecovery(loss, conn.takeInFlight(), conn.takeQueued(), this.#options);
     conn.recover(plan);
     this.#connections.recordLoss(conn, loss, plan);
+    if (plan.hookError) this.#emit(new PoolErrorEvent(plan.hookError, conn.id));
     if (!plan.reconnect) this.#connections.remove(conn);
     for (const [call, error] of plan.fail) this.#fail(call, error);
     const how = { waitForFrom: plan.keepOnSocket };

@@ -23,7 +23,7 @@
 
 import { backoffDelay } from "./backoff.ts";
 import { label } from "./call.ts";
-import { ConnectionLostError, type MuxPoolError } from "./errors.ts";
+import { ConnectionLostError, InvalidConfigError, type MuxPoolError } from "./errors.ts";
 import type { ResolvedReconnect } from "./options.ts";
 
 /** A socket that is gone: closed by either side, failed to open, or declared dead. */
@@ -112,6 +112,8 @@ export interface RecoveryPlan<T> {
   readonly attempt: number;
   /** Why the connection is dropped rather than reconnected, when `shouldRetry` said so. */
   readonly stopped: string | undefined;
+  /** `shouldRetry` threw: reported as an `error` event; the plan is as if it were not set. */
+  readonly hookError: InvalidConfigError | undefined;
   /** Written, idempotent: sent again elsewhere (or here, once reconnected), oldest first. */
   readonly resend: T[];
   /** Never written: placed again, deadline kept. */
@@ -138,15 +140,26 @@ export function planRecovery<T extends CallFacts>(
   let attempt = loss.attempt;
   let reconnect = false;
   let stopped: string | undefined;
+  let hookError: InvalidConfigError | undefined;
   if (!loss.retiring) {
     // A socket that stayed up long enough starts a fresh series: a server
     // that accepts and closes at once keeps backing off instead.
     if (loss.wasOpen && loss.uptime !== undefined && r !== false && loss.uptime >= r.resetAfter) attempt = 0;
     attempt++;
     reconnect = r !== false && attempt <= r.maxAttempts && (!loss.wasOpen || options.revive);
-    if (reconnect && r !== false && r.shouldRetry !== undefined && r.shouldRetry({ code: loss.code, reason: loss.reason }) !== true) {
-      reconnect = false;
-      stopped = `reconnect.shouldRetry declined (code ${loss.code}: ${loss.reason})`;
+    if (reconnect && r !== false && r.shouldRetry !== undefined) {
+      let retry = true;
+      try {
+        retry = r.shouldRetry({ code: loss.code, reason: loss.reason }) === true;
+      } catch (error) {
+        // The app's hook failed: the pool must not (its calls were taken off the socket already). It decides alone.
+        const why = `reconnect.shouldRetry threw on close ${loss.code}; the socket reconnects as without it`;
+        hookError = new InvalidConfigError("reconnect.shouldRetry", why, { cause: error });
+      }
+      if (!retry) {
+        reconnect = false;
+        stopped = `reconnect.shouldRetry declined (code ${loss.code}: ${loss.reason})`;
+      }
     }
   }
   const plan: RecoveryPlan<T> = {
@@ -154,6 +167,7 @@ export function planRecovery<T extends CallFacts>(
     delay: !reconnect || r === false ? 0 : kind === "later" ? r.maxDelay : backoffDelay(attempt, r, random),
     attempt,
     stopped,
+    hookError,
     resend: [],
     move: [],
     fail: [],

@@ -116,6 +116,37 @@ describe("the close-code policy, end to end", () => {
     expectStatsAddUp(pool, 2);
   });
 
+  it("a reconnect.shouldRetry that throws: an error event naming it, and the pool goes on as without it (the calls in flight settle at once, the socket reconnects)", async () => {
+    const { server, pool } = await setup({
+      pool: {
+        size: 1,
+        timeout: 3_000,
+        reconnect: {
+          initialDelay: 5,
+          maxDelay: 10,
+          shouldRetry: () => {
+            throw new Error("app bug in shouldRetry");
+          },
+        },
+      },
+    });
+    await pool.ready();
+    const log = collectEvents(pool, ["error", "reconnect"]);
+    const inFlight = track(pool.call("record", ["w0", { sleep: 100 }]));
+    await waitFor(() => server.executions.size === 1, 2_000, "executed");
+    server.closeSocket(server.connections()[0]!.id, 4001, "app close");
+    await inFlight.promise;
+    const e = (inFlight.outcome as { error: ConnectionLostError }).error;
+    expect(e).toBeInstanceOf(ConnectionLostError);
+    expect(e.maybeExecuted).toBe(true);
+    const [event] = log.of("error");
+    expect(event!.error).toBeInstanceOf(InvalidConfigError);
+    expect(event!.error).toMatchObject({ option: "reconnect.shouldRetry" });
+    expect((event!.error.cause as Error).message).toBe("app bug in shouldRetry");
+    await waitFor(() => log.count("reconnect") === 1 && pool.stats().connections.open === 1, 2_000, "reconnected");
+    expect(await pool.call("echo", [1])).toBe(1);
+  });
+
   it("a non-idempotent call in flight on a socket closed with 1011 rejects carrying the code and the reason", async () => {
     const { server, pool } = await setup({ pool: { size: 1, reconnect: { initialDelay: 5, maxDelay: 10 } } });
     await pool.ready();

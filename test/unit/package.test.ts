@@ -77,9 +77,12 @@ const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync
  * timeout reported as a ConnectError, `stats().subscriptions.waiting`, a
  * subscribe with no room that says so, the pool's own calls kept out of
  * `stats().calls`, early events past 1024 counted, a refused batch frame
- * settled only when sure. 19,551 bytes.
+ * settled only when sure. 19,551 bytes. 19.1 → 19.2 KB the same day, for
+ * a correctness fix a break-it pass found: a `reconnect.shouldRetry` that
+ * throws no longer leaves the pool with a dead socket counted open and its
+ * calls unsettled (+71 bytes, 19,622).
  */
-const GZIP_BUDGET = 19.1 * 1024;
+const GZIP_BUDGET = 19.2 * 1024;
 
 type Conditions = Record<string, string>;
 const pkg = readJson("package.json") as {
