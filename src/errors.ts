@@ -98,8 +98,11 @@ export class PoolExhaustedError extends MuxPoolError {
 /** The pool is closing or closed, or was destroyed. */
 export class PoolClosedError extends MuxPoolError {
   static readonly CODE = "ERR_POOL_CLOSED";
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The call was written before the pool closed (`destroy()`, or `close()` past its timeout): it may have run. */
+  readonly maybeExecuted: boolean;
+  constructor(message: string, options?: { maybeExecuted?: boolean; cause?: unknown }) {
     super(PoolClosedError.CODE, message, options);
+    this.maybeExecuted = options?.maybeExecuted === true;
   }
 }
 

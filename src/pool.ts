@@ -570,9 +570,11 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
     if (this.#shutdownPromise !== undefined) return this.#shutdownPromise;
     this.#state = "closed";
     this.#subs.close();
-    const options = cause === undefined ? undefined : { cause };
     const error = (call: PendingCall): PoolClosedError =>
-      new PoolClosedError(`${label(call)} rejected: the pool was ${how} while it was ${this.#where(call)}`, options);
+      new PoolClosedError(`${label(call)} rejected: the pool was ${how} while it was ${this.#where(call)}`, {
+        maybeExecuted: call.sentAt > 0, // written (a held call of a batch frame is not): it may have run
+        cause,
+      });
     this.#placer.failWaiting(error);
     for (const conn of this.#connections.list) {
       // Messages first, while the counts they quote are still true.
@@ -582,7 +584,7 @@ export class Pool extends TypedEventTarget<PoolEventMap> {
       conn.takeInFlight();
       calls.forEach((call, i) => this.#fail(call, errors[i]));
     }
-    this.#connections.rejectWaiters(new PoolClosedError(`the pool was ${how}`, options));
+    this.#connections.rejectWaiters(new PoolClosedError(`the pool was ${how}`, { cause }));
     this.#unwake();
     this.#idle.stop(); // no "idle" after close, and no timer left behind
     this.#timers.clear();

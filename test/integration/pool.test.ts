@@ -634,6 +634,9 @@ describe("close and destroy", () => {
     expect(a.message).toContain("sent on socket 1");
     expect(b).toBeInstanceOf(PoolClosedError);
     expect(b.message).toContain("queued on socket 1");
+    // The one written may have run; the queued one never left.
+    expect((a as PoolClosedError).maybeExecuted).toBe(true);
+    expect((b as PoolClosedError).maybeExecuted).toBe(false);
     expect(p.stats().calls).toMatchObject({ failed: 2, inFlight: 0, queued: 0 });
   });
 
@@ -649,7 +652,9 @@ describe("close and destroy", () => {
     for (const e of errors) {
       expect(e).toBeInstanceOf(PoolClosedError);
       expect(e.cause).toBe(reason);
+      expect((e as PoolClosedError).maybeExecuted).toBe(e.message.includes("while it was sent")); // written: it may have run
     }
+    expect(errors.some((e) => (e as PoolClosedError).maybeExecuted)).toBe(true);
     await d;
     await p.destroy();
     expect(p.stats().calls).toMatchObject({ failed: 50, succeeded: 0, inFlight: 0, queued: 0 });
