@@ -110,7 +110,9 @@ describe("timeouts share timers: one per timeout value in use", () => {
     const before = timers();
     server.hold();
     const started = Date.now();
+    const t0 = performance.now();
     const calls = Array.from({ length: 5 }, (_, i) => p.call("echo", [i]).catch((e: unknown) => e));
+    const spread = performance.now() - t0; // calls made within 1 ms of each other expire together
     const errors = await Promise.all(calls);
     const elapsed = Date.now() - started;
     for (const e of errors) {
@@ -122,12 +124,18 @@ describe("timeouts share timers: one per timeout value in use", () => {
     expect(p.stats().calls).toMatchObject({ timedOut: 5, failed: 5, inFlight: 0, queued: 0 });
     // Only the 2 in the window were written; the 3 queued ones expired
     // where they waited and were never sent, even though the window opened
-    // in the very tick their deadline passed.
-    expect(server.stats.requests).toBe(2);
-    expect(server.heldCount()).toBe(2);
+    // in the very tick their deadline passed. (On a loaded machine the calls
+    // may be made over more than 1 ms: a later one then still had time left
+    // when the window opened, and was rightly written.) Either way, what the
+    // server got is exactly what the errors say was sent.
+    const sent = errors.filter((e) => (e as TimeoutError).maybeExecuted).length;
+    expect(server.stats.requests).toBe(sent);
+    expect(server.heldCount()).toBe(sent);
+    if (spread < 0.9) expect(sent).toBe(2);
+    else expect(sent).toBeGreaterThanOrEqual(2);
     server.release(); // late replies: counted, never settle anything
-    await waitFor(() => p.stats().protocolErrors === 2);
-    expect(p.stats().protocolErrors).toBe(2);
+    await waitFor(() => p.stats().protocolErrors === sent);
+    expect(p.stats().protocolErrors).toBe(sent);
     expect(await p.call("echo", ["after"])).toBe("after");
     expect(timers()).toBeLessThanOrEqual(before);
   });
